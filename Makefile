@@ -1,0 +1,33 @@
+# Two commands a newcomer needs:  `make repro`  (main job)  and  `make test`  (the suite).
+# Both set themselves up from nothing: a venv, the CPU torch wheel first, then the package.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+OUT    ?= runs/quick
+STAMP   = $(VENV)/.installed
+
+.PHONY: setup repro test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+repro: $(STAMP)
+	$(BIN)/innerworks repro all --quick --out $(OUT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

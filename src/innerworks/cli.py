@@ -1,0 +1,71 @@
+"""The ``innerworks`` command line. Thin: it parses arguments and calls the library.
+
+Every user error (:class:`~innerworks.errors.InnerworksError`) becomes a one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import import_module
+
+import typer
+
+from innerworks.errors import InnerworksError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Open up trained neural networks.")
+
+# Each lab adds its commands from its own ``cli`` module through ``register(app, analyze, repro)``.
+_LAB_CLIS = (
+    "innerworks.train.cli",
+    "innerworks.dynamics.cli",
+    "innerworks.attention.cli",
+    "innerworks.wide.cli",
+    "innerworks.report.cli",
+)
+
+analyze_app = typer.Typer(no_args_is_help=True, help="Analyse a trained run directory.")
+repro_app = typer.Typer(no_args_is_help=True, help="Reproduce a paper's findings and check each claim.")
+app.add_typer(analyze_app, name="analyze")
+app.add_typer(repro_app, name="repro")
+
+
+def _mount() -> None:
+    for module_name in _LAB_CLIS:
+        try:
+            module = import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # that lab is not built yet
+                continue
+            raise
+        module.register(app=app, analyze=analyze_app, repro=repro_app)
+
+
+_mount()
+
+
+def main() -> None:
+    """Console entry point: run the app; user errors exit 2 with one line on stderr."""
+    try:
+        app(standalone_mode=False)
+    except InnerworksError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors surface here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

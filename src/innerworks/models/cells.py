@@ -1,0 +1,295 @@
+"""Recurrent cells with one batched step API, ``h_next = cell(x, h)``.
+
+Every cell keeps its whole state in one flat vector (LSTM: ``[h; c]``), so every analysis sees one state vector.
+Each cell has two paths that share the same weights:
+
+- ``cell(x, h)``: one step written with plain batched primitives (matmul, sigmoid, tanh), safe under
+  ``torch.func.vmap``/``jacrev`` (fused cell ops have no vmap batching rule and fall back to a slow loop).
+- ``cell.scan(xs, h0)``: a whole sequence, fast. GRU/LSTM/vanilla run the fused ``nn.GRU``/``nn.LSTM``/``nn.RNN``
+  kernels; UGRNN precomputes input projections for all steps and loops over time with one matmul per step.
+
+Equations (PyTorch conventions for the fused cells; UGRNN follows renn):
+
+- vanilla: ``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)``
+- GRU:  ``r, z = σ(W_i{r,z} x + b_i + W_h{r,z} h + b_h)``, ``n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn))``,
+  ``h' = (1 − z) ⊙ n + z ⊙ h``
+- LSTM: ``i, f, o = σ(·)``, ``g = tanh(·)``, ``c' = f ⊙ c + i ⊙ g``, ``h' = o ⊙ tanh(c')``; state ``[h; c]``
+- UGRNN: ``u = σ(A_u x + W_u h + b_u + gate_bias)``, ``c = tanh(A_c x + W_c h + b_c)``, ``h' = u ⊙ h + (1 − u) ⊙ c``
+
+>>> import torch
+>>> cell = make_cell("gru", input_size=3, hidden_size=4)
+>>> h = cell.initial_state(2); x = torch.randn(2, 3)
+>>> cell(x, h).shape
+torch.Size([2, 4])
+>>> cell.scan(torch.randn(2, 5, 3)).shape
+torch.Size([2, 5, 4])
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from innerworks.errors import InnerworksError
+
+CELL_TYPES = ("vanilla", "gru", "lstm", "ugrnn")
+
+
+def _fan_in_normal_(weight: torch.Tensor, blocks: int) -> None:
+    """renn's variance_scaling(1, fan_in, normal): std 1/sqrt(fan_in), per gate block."""
+    with torch.no_grad():
+        for chunk in weight.chunk(blocks, dim=0):
+            chunk.normal_(0.0, 1.0 / math.sqrt(weight.shape[1]))
+
+
+class RecurrentCell(nn.Module):
+    """Base class: a batched step ``forward(x, h) -> h_next`` plus a fast ``scan``.
+
+    Attributes:
+        input_size: size of each input vector x.
+        hidden_size: number of units.
+        state_size: length of the flat state vector (``2 * hidden_size`` for LSTM).
+        h0: trainable initial state, shape ``[state_size]``.
+    """
+
+    kind: str = "base"
+
+    def __init__(self, input_size: int, hidden_size: int, state_size: int | None = None) -> None:
+        super().__init__()
+        if input_size < 1 or hidden_size < 1:
+            raise InnerworksError(f"cell sizes must be positive, got input {input_size}, hidden {hidden_size}")
+        self.input_size = int(input_size)
+        self.hidden_size = int(hidden_size)
+        self.state_size = int(state_size or hidden_size)
+        self.h0 = nn.Parameter(torch.zeros(self.state_size))
+
+    def initial_state(self, batch_size: int) -> torch.Tensor:
+        """The trainable initial state repeated ``batch_size`` times: ``[B, state_size]``."""
+        return self.h0.unsqueeze(0).expand(batch_size, -1)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def scan(self, xs: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+        """Run the cell over ``xs [B, T, input_size]``; return all states ``[B, T, state_size]``.
+
+        The base implementation steps ``forward``; subclasses override it with a fused or precomputed path.
+        """
+        h = self.initial_state(xs.shape[0]) if h0 is None else h0
+        out = []
+        for t in range(xs.shape[1]):
+            h = self(xs[:, t], h)
+            out.append(h)
+        return torch.stack(out, dim=1)
+
+    def hidden(self, states: torch.Tensor) -> torch.Tensor:
+        """The output part of a state (LSTM: ``h`` of ``[h; c]``; other cells: the state itself)."""
+        return states
+
+    def extra_repr(self) -> str:
+        return f"input_size={self.input_size}, hidden_size={self.hidden_size}, state_size={self.state_size}"
+
+
+class _FusedCell(RecurrentCell):
+    """A cell whose weights live in a one-layer fused ``nn.RNN``/``nn.GRU``/``nn.LSTM``."""
+
+    gates: int = 1
+
+    def _init_weights(self) -> None:
+        _fan_in_normal_(self.rnn.weight_ih_l0, self.gates)
+        _fan_in_normal_(self.rnn.weight_hh_l0, self.gates)
+        nn.init.zeros_(self.rnn.bias_ih_l0)
+        nn.init.zeros_(self.rnn.bias_hh_l0)
+
+    def _weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        r = self.rnn
+        return r.weight_ih_l0, r.weight_hh_l0, r.bias_ih_l0, r.bias_hh_l0
+
+
+class VanillaCell(_FusedCell):
+    """``h' = tanh(W_ih x + b_ih + W_hh h + b_hh)``; trains through the fused ``nn.RNN`` kernel.
+
+    >>> VanillaCell(2, 3)(torch.zeros(1, 2), torch.zeros(1, 3)).shape
+    torch.Size([1, 3])
+    """
+
+    kind = "vanilla"
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__(input_size, hidden_size)
+        self.rnn = nn.RNN(input_size, hidden_size, batch_first=True, nonlinearity="tanh")
+        self._init_weights()
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        w_ih, w_hh, b_ih, b_hh = self._weights()
+        return torch.tanh(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh)
+
+    def scan(self, xs: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.initial_state(xs.shape[0]) if h0 is None else h0
+        out, _ = self.rnn(xs, h.unsqueeze(0).contiguous())
+        return out
+
+
+class GRUCell(_FusedCell):
+    """Gated recurrent unit (PyTorch gate order r, z, n); trains through the fused ``nn.GRU`` kernel.
+
+    >>> GRUCell(2, 3)(torch.zeros(4, 2), torch.zeros(4, 3)).shape
+    torch.Size([4, 3])
+    """
+
+    kind = "gru"
+    gates = 3
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__(input_size, hidden_size)
+        self.rnn = nn.GRU(input_size, hidden_size, batch_first=True)
+        self._init_weights()
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        w_ih, w_hh, b_ih, b_hh = self._weights()
+        gi = x @ w_ih.T + b_ih
+        gh = h @ w_hh.T + b_hh
+        i_r, i_z, i_n = gi.chunk(3, dim=-1)
+        h_r, h_z, h_n = gh.chunk(3, dim=-1)
+        r = torch.sigmoid(i_r + h_r)
+        z = torch.sigmoid(i_z + h_z)
+        n = torch.tanh(i_n + r * h_n)
+        return (1.0 - z) * n + z * h
+
+    def scan(self, xs: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.initial_state(xs.shape[0]) if h0 is None else h0
+        out, _ = self.rnn(xs, h.unsqueeze(0).contiguous())
+        return out
+
+
+class LSTMCell(_FusedCell):
+    """Long short-term memory with flat state ``[h; c]`` (gate order i, f, g, o; forget bias 1).
+
+    >>> LSTMCell(2, 3).state_size
+    6
+    """
+
+    kind = "lstm"
+    gates = 4
+
+    def __init__(self, input_size: int, hidden_size: int, forget_bias: float = 1.0) -> None:
+        RecurrentCell.__init__(self, input_size, hidden_size, state_size=2 * hidden_size)
+        self.rnn = nn.LSTM(input_size, hidden_size, batch_first=True)
+        self._init_weights()
+        with torch.no_grad():
+            self.rnn.bias_ih_l0[hidden_size:2 * hidden_size].fill_(forget_bias)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        w_ih, w_hh, b_ih, b_hh = self._weights()
+        hh, cc = h[..., : self.hidden_size], h[..., self.hidden_size:]
+        gates = x @ w_ih.T + b_ih + hh @ w_hh.T + b_hh
+        i, f, g, o = gates.chunk(4, dim=-1)
+        c_next = torch.sigmoid(f) * cc + torch.sigmoid(i) * torch.tanh(g)
+        h_next = torch.sigmoid(o) * torch.tanh(c_next)
+        return torch.cat([h_next, c_next], dim=-1)
+
+    def scan(self, xs: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.initial_state(xs.shape[0]) if h0 is None else h0
+        hh = h[..., : self.hidden_size].unsqueeze(0).contiguous()
+        cc = h[..., self.hidden_size:].unsqueeze(0).contiguous()
+        # nn.LSTM returns only h per step; c must be recomputed. We get c_t from the step equations using the
+        # fused h_{t-1}: one batched gate evaluation over all steps (no Python loop over time).
+        out_h, _ = self.rnn(xs, (hh, cc))
+        w_ih, w_hh, b_ih, b_hh = self._weights()
+        h_prev = torch.cat([hh.transpose(0, 1), out_h[:, :-1]], dim=1)
+        gates = xs @ w_ih.T + b_ih + h_prev @ w_hh.T + b_hh
+        i, f, g, o = gates.chunk(4, dim=-1)
+        # c_t = f_t c_{t-1} + i_t g_t is a linear recurrence in c: solve it with a cumulative product/sum.
+        c = _linear_scan(torch.sigmoid(f), torch.sigmoid(i) * torch.tanh(g), cc.squeeze(0))
+        return torch.cat([out_h, c], dim=-1)
+
+    def hidden(self, states: torch.Tensor) -> torch.Tensor:
+        return states[..., : self.hidden_size]
+
+
+def _linear_scan(a: torch.Tensor, b: torch.Tensor, c0: torch.Tensor) -> torch.Tensor:
+    """Solve ``c_t = a_t * c_{t-1} + b_t`` for all t (a, b: ``[B, T, H]``, c0: ``[B, H]``).
+
+    A sequential loop of elementwise ops: cheap next to the fused matmuls, and exact (no log-space tricks that
+    lose precision when gates are near 0).
+    """
+    out = []
+    c = c0
+    for t in range(a.shape[1]):
+        c = a[:, t] * c + b[:, t]
+        out.append(c)
+    return torch.stack(out, dim=1)
+
+
+class UGRNNCell(RecurrentCell):
+    """Update-gate RNN (renn): one gate, one candidate; no fused kernel, so ``scan`` precomputes input projections.
+
+    >>> UGRNNCell(2, 3).scan(torch.zeros(1, 4, 2)).shape
+    torch.Size([1, 4, 3])
+    """
+
+    kind = "ugrnn"
+
+    def __init__(self, input_size: int, hidden_size: int, gate_bias: float = 0.0) -> None:
+        super().__init__(input_size, hidden_size)
+        self.weight_ih = nn.Parameter(torch.empty(2 * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(2 * hidden_size, hidden_size))
+        self.bias = nn.Parameter(torch.zeros(2 * hidden_size))
+        self.gate_bias = float(gate_bias)
+        _fan_in_normal_(self.weight_ih, 2)
+        _fan_in_normal_(self.weight_hh, 2)
+
+    def _update(self, gi: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        g = gi + h @ self.weight_hh.T
+        u_pre, c_pre = g.chunk(2, dim=-1)
+        u = torch.sigmoid(u_pre + self.gate_bias)
+        return u * h + (1.0 - u) * torch.tanh(c_pre)
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return self._update(x @ self.weight_ih.T + self.bias, h)
+
+    def scan(self, xs: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.initial_state(xs.shape[0]) if h0 is None else h0
+        gi = xs @ self.weight_ih.T + self.bias  # all input projections in one matmul
+        out = []
+        for t in range(xs.shape[1]):
+            h = self._update(gi[:, t], h)
+            out.append(h)
+        return torch.stack(out, dim=1)
+
+
+_CELLS: dict[str, type[RecurrentCell]] = {
+    "vanilla": VanillaCell,
+    "gru": GRUCell,
+    "lstm": LSTMCell,
+    "ugrnn": UGRNNCell,
+}
+
+
+def make_cell(kind: str, input_size: int, hidden_size: int) -> RecurrentCell:
+    """Build a cell by name: ``vanilla``, ``gru``, ``lstm`` or ``ugrnn``.
+
+    >>> make_cell("lstm", 3, 8).state_size
+    16
+    >>> make_cell("elman", 3, 8)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    innerworks.errors.InnerworksError: unknown cell 'elman'; expected one of vanilla, gru, lstm, ugrnn
+    """
+    try:
+        cls = _CELLS[kind.lower()]
+    except KeyError:
+        raise InnerworksError(f"unknown cell {kind!r}; expected one of {', '.join(CELL_TYPES)}") from None
+    return cls(input_size, hidden_size)
+
+
+__all__ = [
+    "CELL_TYPES",
+    "RecurrentCell",
+    "VanillaCell",
+    "GRUCell",
+    "LSTMCell",
+    "UGRNNCell",
+    "make_cell",
+]
