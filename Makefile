@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 repro: $(STAMP)
-	$(BIN)/innerworks repro all --quick --out $(OUT)
+	rm -rf $(OUT)
+	$(BIN)/innerworks train quick --out $(OUT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -10,7 +10,7 @@ from importlib import import_module
 
 import typer
 
-from innerworks.errors import InnerworksError
+from innerworks.errors import InnerworksError, TrainingError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Open up trained neural networks.")
@@ -51,6 +51,9 @@ def main() -> None:
     except InnerworksError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    except TrainingError as exc:
+        typer.echo(f"training stopped: {exc}", err=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)

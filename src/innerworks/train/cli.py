@@ -1,0 +1,29 @@
+"""``innerworks train RECIPE --out RUN_DIR [--seed N] [--resume] [--device D]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None:
+    """Add the ``train`` command to the root app."""
+
+    @app.command("train")
+    def train_cmd(
+        recipe: str = typer.Argument(..., help="recipe YAML path, or a built-in name from configs/ (e.g. quick)"),
+        out: Path = typer.Option(..., "--out", help="run directory to create"),
+        seed: int | None = typer.Option(None, "--seed", help="override the recipe's seed"),
+        resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out"),
+        device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:N (overrides the recipe)"),
+        quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    ) -> None:
+        """Train a model from a YAML recipe into a run directory."""
+        from innerworks.train.config import load_recipe
+        from innerworks.train.loop import train
+
+        r = load_recipe(recipe, overrides={"seed": seed})
+        result = train(r, out, resume=resume, device=device, progress=not quiet)
+        metric = result.metrics.get("primary_metric", "accuracy")
+        typer.echo(f"{r.name}: test {metric} {result.metrics['test'][metric]:.4f}; run directory: {out}")

@@ -1,0 +1,20 @@
+"""Shared test fixtures: the data folder and small helpers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("INNERWORKS_DATA", str((REPO.parent / "shared" / "data").resolve()))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    root = Path(os.environ["INNERWORKS_DATA"])
+    if not root.is_dir():
+        pytest.skip(f"shared data not found at {root}")
+    return root
