@@ -6,7 +6,7 @@ BIN     = $(VENV)/bin
 OUT    ?= runs/quick
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup repro test lint bench clean
+.PHONY: setup browser repro test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,14 @@ repro: $(STAMP)
 	rm -rf $(OUT)
 	$(BIN)/innerworks train quick --out $(OUT)
 
+# Headless Chromium for the report's browser test (Debian packages; needs root). Outside CI a failure only skips that test.
+browser:
+	bash scripts/install_browser.sh || [ -z "$$CI" ]
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 
-test: $(STAMP) lint
+test: $(STAMP) browser lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)

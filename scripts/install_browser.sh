@@ -21,9 +21,10 @@ if [[ "$(id -u)" -ne 0 ]]; then
     fi
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
-$SUDO apt-get install -y -q --no-install-recommends chromium chromium-driver
+# `env` so the setting survives sudo, which drops most of the environment.
+APT="$SUDO env DEBIAN_FRONTEND=noninteractive apt-get"
+$APT update -q
+$APT install -y -q --no-install-recommends chromium chromium-driver
 
 for bin in "$CHROMIUM" "$CHROMEDRIVER"; do
     if [[ ! -x "$bin" ]]; then

@@ -65,7 +65,7 @@ def test_same_seed_gives_identical_metrics(tmp_path: Path) -> None:
 
 
 def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
-    raw = small_recipe(steps=1500, checkpoint_every=25, eval_every=500)
+    raw = small_recipe(steps=800, checkpoint_every=25, eval_every=400)
     recipe_path = write_recipe(tmp_path / "r.yaml", raw)
     reference = train(load_recipe(recipe_path), tmp_path / "ref", progress=False)
     assert reference.metrics

@@ -32,7 +32,7 @@ shared split files. SCAN is BSD-licensed; this module re-derives it from the pap
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from innerworks.errors import DataError
 
@@ -129,7 +129,7 @@ def _s_phrase(words: tuple[str, ...], command: str) -> tuple[str, ...]:
     return _verb(words, command)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _interpret(command: str) -> tuple[str, ...]:
     words = tuple(command.split())
     conj = [i for i, w in enumerate(words) if w in CONJUNCTIONS]

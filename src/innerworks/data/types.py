@@ -111,7 +111,7 @@ class TextDataset:
         lengths = self.lengths[index]
         width = int(lengths.max()) if lengths.numel() else 1
         return replace(self, tokens=self.tokens[index][:, :width], lengths=lengths, labels=self.labels[index],
-                       meta=dict(self.meta))
+                       meta=_index_meta(self.meta, index, len(self)))
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None,
                 shuffle: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
@@ -137,6 +137,11 @@ class TextDataset:
         ['good', 'bad']
         """
         return [self.vocab[j] for j in self.tokens[i, : int(self.lengths[i])].tolist()]
+
+
+def _index_meta(meta: dict[str, Any], index: torch.Tensor | slice, n: int) -> dict[str, Any]:
+    """Copy ``meta``, selecting rows of per-document tensors (first dimension ``n``) so they stay aligned."""
+    return {k: (v[index] if torch.is_tensor(v) and v.dim() > 0 and v.shape[0] == n else v) for k, v in meta.items()}
 
 
 @dataclass
@@ -233,4 +238,4 @@ class Seq2SeqDataset:
     def subset(self, index: torch.Tensor | slice) -> Seq2SeqDataset:
         """Rows selected by ``index``."""
         return replace(self, src=self.src[index], src_lengths=self.src_lengths[index], tgt=self.tgt[index],
-                       tgt_lengths=self.tgt_lengths[index], meta=dict(self.meta))
+                       tgt_lengths=self.tgt_lengths[index], meta=_index_meta(self.meta, index, len(self)))

@@ -1,1 +1,94 @@
-"""innerworks.dynamics."""
+"""innerworks.dynamics: fixed points, periodic orbits, linearisation and manifold geometry of recurrent maps.
+
+Typical use (any recurrent map: innerworks cells, ``nn.RNN/GRU/LSTM``, your own module or function)::
+
+    from innerworks.dynamics import find_fixed_points, find_periodic_orbits, audit_attractors, linearize
+    fps = find_fixed_points(model.cell, visited_states, inputs=x_star)      # certified, deduplicated, classified
+    print(fps.summary()); fps.save("runs/x/fixed_points")
+    audit = audit_attractors(model.cell, end_states, fps)                   # warns if attractors are missing
+    orbits = find_periodic_orbits(model.cell, visited_states, max_period=4)  # cycles, if the audit asks
+    lin = linearize(model.cell, fps.points)                                 # Jacobians, eigenmodes, time constants
+
+See ``docs/dynamics.md`` for the algorithms and the conventions.
+"""
+
+from innerworks.dynamics.fixed_points import FinderOptions, FixedPoints, FixedPointWarning, find_fixed_points
+from innerworks.dynamics.geometry import (
+    PCAResult,
+    ReadoutGeometry,
+    correlation_dimension,
+    levina_bickel,
+    local_participation_ratio,
+    participation_ratio,
+    pca_dimension,
+    readout_angles,
+    simplex_angle,
+    span_fraction,
+)
+from innerworks.dynamics.linearize import (
+    Eigen,
+    Linearization,
+    eigsorted,
+    input_jacobian,
+    input_projections,
+    linearize,
+    mode_projections,
+    readout_alignment,
+    recurrent_jacobian,
+    time_constants,
+)
+from innerworks.dynamics.orbits import (
+    Attractor,
+    AttractorAudit,
+    IncompleteAttractorsWarning,
+    PeriodicOrbits,
+    audit_attractors,
+    find_periodic_orbits,
+)
+from innerworks.dynamics.step import Step, as_step
+from innerworks.dynamics.wordcount import (
+    DimensionComparison,
+    WordCountPrediction,
+    class_word_matrix,
+    compare_dimensions,
+    word_count_prediction,
+)
+
+__all__ = [
+    "Attractor",
+    "AttractorAudit",
+    "DimensionComparison",
+    "Eigen",
+    "FinderOptions",
+    "FixedPointWarning",
+    "FixedPoints",
+    "IncompleteAttractorsWarning",
+    "Linearization",
+    "PCAResult",
+    "PeriodicOrbits",
+    "ReadoutGeometry",
+    "Step",
+    "WordCountPrediction",
+    "as_step",
+    "audit_attractors",
+    "class_word_matrix",
+    "compare_dimensions",
+    "correlation_dimension",
+    "eigsorted",
+    "find_fixed_points",
+    "find_periodic_orbits",
+    "input_jacobian",
+    "input_projections",
+    "levina_bickel",
+    "linearize",
+    "local_participation_ratio",
+    "mode_projections",
+    "participation_ratio",
+    "pca_dimension",
+    "readout_alignment",
+    "recurrent_jacobian",
+    "simplex_angle",
+    "span_fraction",
+    "time_constants",
+    "word_count_prediction",
+]

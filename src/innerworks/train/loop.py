@@ -144,7 +144,7 @@ def train(recipe: Recipe, out_dir: str | Path, resume: bool = False, device: str
             batch = task.sample_batch(data.train, cfg.batch_size, generator)
             loss = task.loss(model, batch, dev)
             total = loss + cfg.l2 * _l2(model) if cfg.l2 > 0 else loss
-            if not torch.isfinite(total):
+            if not torch.isfinite(total.detach()):
                 raise TrainingError(
                     f"non-finite loss ({float(total)}) at step {step} of {recipe.name}: lower train.lr, "
                     f"raise train.l2 or set train.clip (the run directory keeps the last checkpoint)"
@@ -155,12 +155,12 @@ def train(recipe: Recipe, out_dir: str | Path, resume: bool = False, device: str
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
             opt.step()
             sched.step()
-            loss_curve.append(round(float(loss), 6))
+            loss_curve.append(round(float(loss.detach()), 6))
             done = step + 1
             if done % cfg.eval_every == 0 or done == cfg.steps:
                 val = _evaluate(task, model, data.val, dev)
                 val_curve.append({"step": done, **val})
-                bar.update(job, status=f"loss {float(loss):.3f}  val {task.primary_metric} "
+                bar.update(job, status=f"loss {float(loss.detach()):.3f}  val {task.primary_metric} "
                                        f"{val[task.primary_metric]:.3f}")
             if done % cfg.checkpoint_every == 0 and done < cfg.steps:
                 checkpoint(done)

@@ -1,0 +1,28 @@
+"""``innerworks report DIR [--output FILE] [--quiet]``: re-render ``DIR/report.html`` from saved results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None:
+    """Add the ``report`` command to the root app."""
+
+    @app.command("report")
+    def report_cmd(
+        directory: Path = typer.Argument(..., help="a `repro all` output folder, or one stage folder"),
+        output: Path | None = typer.Option(None, "--output", "-o", help="HTML file to write (default DIR/report.html)"),
+        quiet: bool = typer.Option(False, "--quiet", help="do not print the claims table"),
+    ) -> None:
+        """Render the self-contained HTML report from saved results, without recomputing anything."""
+        from innerworks.report.html import load_report, print_claims_table, write_report
+
+        report = load_report(directory)
+        path = write_report(report, output)
+        if not quiet:
+            print_claims_table(report.results())
+            for w in report.warnings:
+                typer.echo(f"note: {w}", err=True)
+        typer.echo(f"report: {path}")

@@ -1,0 +1,108 @@
+"""Command line of the wide-network lab (thin: parse arguments, call the library, print).
+
+- ``innerworks wide predict SPEC``: the cluster graph and the predicted exponent s_C.
+- ``innerworks wide measure SPEC --widths 64,128,256 --samples S --activation A --depth d``: a width sweep.
+- ``innerworks wide list``: the named correlators.
+- ``innerworks repro wide [--quick] --out DIR``: every verification case of the notes, as claims.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from innerworks.errors import InnerworksError
+
+
+def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None:
+    """Add the ``wide`` sub-app to ``app`` and the ``wide`` command to ``repro``."""
+    wide = typer.Typer(no_args_is_help=True, help="Wide-network correlation functions and their width scaling.")
+    app.add_typer(wide, name="wide")
+
+    @wide.command("predict")
+    def predict_cmd(
+        spec: str = typer.Argument(..., help="a spec like 'd2f(x1)[a,b] df(x2)[a] df(x3)[b] f(x4)' or a name (c3)"),
+        activation: str | None = typer.Option(None, "--activation", help="also detect exact zeros for this σ"),
+        depth: int = typer.Option(2, "--depth", help="hidden layers (for zero detection)"),
+        as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    ) -> None:
+        """Print the cluster graph and the conjectured exponent s_C = n_e + n_o/2 - m/2."""
+        from innerworks.wide.cluster import predict
+        from innerworks.wide.networks import MLPConfig
+
+        cfg = MLPConfig(width=1, depth=depth, activation=activation) if activation else None
+        pred = predict(spec, cfg)
+        if as_json:
+            import json
+
+            typer.echo(json.dumps(pred.to_dict(), indent=2))
+        else:
+            typer.echo(pred.describe())
+
+    @wide.command("measure")
+    def measure_cmd(
+        spec: str = typer.Argument(..., help="a spec or a named correlator (see `innerworks wide list`)"),
+        widths: str = typer.Option("64,128,256,512", "--widths", help="comma-separated widths (at least 3)"),
+        samples: int = typer.Option(256, "--samples", help="initialisations per width"),
+        activation: str = typer.Option("relu", "--activation",
+                                       help="linear, relu, tanh, erf, gelu, cubic, quadratic or poly:c0,c1,..."),
+        depth: int = typer.Option(2, "--depth", help="hidden layers"),
+        parameterization: str = typer.Option("ntk", "--param", help="ntk or standard"),
+        bias: bool = typer.Option(False, "--bias", help="add biases"),
+        d_in: int = typer.Option(4, "--d-in", help="input dimension"),
+        probes: int = typer.Option(1, "--probes", help="Rademacher probes per sample (traces, Frobenius products)"),
+        seed: int = typer.Option(0, "--seed"),
+        device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
+        float64: bool = typer.Option(False, "--float64", help="compute in float64"),
+        n_boot: int = typer.Option(2000, "--n-boot", help="bootstrap resamples for the slope CI"),
+        out: Path | None = typer.Option(None, "--out", help="write the sweep as JSON into this folder"),
+        quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    ) -> None:
+        """Estimate SPEC at each width, fit the log-log slope and compare it with the prediction."""
+        import torch
+
+        from innerworks.utils.io import write_json
+        from innerworks.wide.sweep import run_sweep
+
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise InnerworksError(f"--device {device}: CUDA is not available on this machine")
+        res = run_sweep([spec], widths, activation=activation, depth=depth, num_samples=samples, seed=seed,
+                        d_in=d_in, parameterization=parameterization, bias=bias, device=device,
+                        dtype=torch.float64 if float64 else torch.float32, probes=probes, n_boot=n_boot,
+                        progress=not quiet)[spec]
+        typer.echo(res.table())
+        if out is not None:
+            write_json(Path(out) / "sweep.json", res.to_dict())
+            typer.echo(f"wrote {Path(out) / 'sweep.json'}")
+
+    @wide.command("list")
+    def list_cmd() -> None:
+        """List the named correlators with their specs and predicted exponents."""
+        from innerworks.wide.cluster import predict
+        from innerworks.wide.spec import NAMED
+
+        for name, c in NAMED.items():
+            p = predict(name)
+            zero = "  (≡ 0: odd m)" if p.is_zero else ""
+            typer.echo(f"{name:18s} s_C={p.exponent:>3}{zero}  {c.title}\n{'':18s} {c.spec}")
+
+    @repro.command("wide")
+    def repro_cmd(
+        out: Path = typer.Option(..., "--out", help="output folder"),
+        quick: bool = typer.Option(False, "--quick", help="small widths and sample counts (CPU, a few minutes)"),
+        device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
+        seed: int | None = typer.Option(None, "--seed", help="override the recipe's seed"),
+        config: Path | None = typer.Option(None, "--config", help="a recipe YAML instead of configs/wide_*.yaml"),
+        quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
+    ) -> None:
+        """Reproduce the wide-network verification cases; write results.json, summary.md and figures."""
+        from innerworks.wide.repro import run_wide_repro
+
+        result = run_wide_repro(out, quick=quick, device=device, seed=seed, config=config, progress=not quiet)
+        n_pass = sum(c.passed is True for c in result.claims)
+        typer.echo(f"wide: {n_pass}/{len(result.claims)} claims passed in {result.wall_time_s:.0f} s; "
+                   f"results in {Path(out) / 'results.json'}")
+        for c in result.claims:
+            if c.passed is not True:
+                typer.echo(f"  not passed: {c.id}: measured {c.measured}")
