@@ -44,10 +44,28 @@ def _mount() -> None:
 _mount()
 
 
+@repro_app.command("all")
+def repro_all(
+    out: str = typer.Option("runs/repro", "--out", help="output folder: one sub-folder per stage plus report.html"),
+    quick: bool = typer.Option(False, "--quick", help="small settings that finish in minutes on a CPU"),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
+    seed: int = typer.Option(0, "--seed", help="one seed drives every random source"),
+    stage: list[str] = typer.Option(None, "--stage", help="run only these stages (repeatable)"),
+) -> None:
+    """Run every reproduction, print the claims table and write one self-contained report.html."""
+    from innerworks.repro import run_all
+
+    result = run_all(out, quick=quick, device=device, seed=seed, stages=stage or None)
+    typer.echo(f"report: {result.report}")
+    raise typer.Exit(0 if result.all_passed else 1)
+
+
 def main() -> None:
     """Console entry point: run the app; user errors exit 2 with one line on stderr."""
     try:
-        app(standalone_mode=False)
+        rc = app(standalone_mode=False)
+        if isinstance(rc, int) and rc != 0:  # typer.Exit(code) comes back as a return value here
+            sys.exit(rc)
     except InnerworksError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

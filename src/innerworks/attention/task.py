@@ -97,6 +97,7 @@ class Seq2SeqTask(Task):
         logits = model(b.src, b.src_lengths, b.tgt, teacher_forcing=model.cfg.teacher_forcing)
         return sequence_loss(logits, b.tgt, b.tgt_lengths)
 
+    @torch.no_grad()
     def evaluate(self, model: nn.Module, dataset: Seq2SeqDataset, device: torch.device,
                  batch_size: int = 256) -> dict[str, float]:
         """Greedy decoding of the whole split: phrase/word accuracy, loss, and BLEU for translation."""

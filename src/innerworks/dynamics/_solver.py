@@ -12,8 +12,8 @@ Two phases, both per point (never a batch mean):
    large λ the step is a short gradient step on q (robust far from a root, and it settles on local minima of q:
    slow points).
 
-Each point stops on its own: converged (``‖r‖ < tol``), stalled (``patience`` iterations without halving its
-residual: a local minimum of q or a slow valley, i.e. a slow point or a failure), non-finite, or out of iterations. Only the
+Each point stops on its own: converged (``‖r‖ < tol``), stalled (10 iterations without cutting its residual by 10%:
+a local minimum of q or a slow valley, i.e. a slow point or a failure), non-finite, or out of iterations. Only the
 active points are evaluated: the active set is compacted every iteration, and Jacobians are recomputed only for
 points whose step was accepted.
 """
@@ -110,15 +110,15 @@ def _jac_g(jac_fn: MapFn, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
 
 
 def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.Tensor, *, tol: float,
-                        max_iter: int, damping: float, patience: int = 10, min_decrease: float = 0.5) -> RootResult:
+                        max_iter: int, damping: float, patience: int = 10, min_decrease: float = 0.9) -> RootResult:
     """Per-point Newton / Levenberg–Marquardt on ``M(h) − h`` for one chunk.
 
     Every point starts in Newton mode (``λ = 0``: one LU solve, cheaper than forming JᵀJ). A Newton step that does
     not lower ``‖r‖`` switches the point to LM with ``λ = damping``; LM divides λ by 3 after an accepted step and
     multiplies it by 8 after a rejected one, and hands back to Newton once λ falls below ``damping · 1e-3``.
-    A point stalls when ``patience`` iterations in a row fail to cut its residual by the factor ``min_decrease``
-    (Newton near a root cuts it far faster; a point sliding along a slow valley of q or sitting in a local minimum
-    does not).
+    A point stalls when ``patience`` iterations pass without cutting its residual to ``min_decrease`` times its value
+    at the last such cut (Newton near a root cuts it far faster; a point sitting in a local minimum of q, or crawling
+    along a slow valley, does not).
     """
     n = h.shape[0]
     dev = h.device

@@ -72,7 +72,7 @@ class FinderOptions(BaseModel):
     unique_tol: float = Field(1e-3, gt=0, description="points closer than this (Euclidean) are merged")
     noise_scale: float = Field(0.0, ge=0, description="std of Gaussian noise added to the starts")
     n_starts: int | None = Field(None, ge=1, description="use a seeded random subset of this many starts")
-    search_steps: int = Field(0, ge=0, description="Adam steps on each point's own q before polishing")
+    search_steps: int = Field(200, ge=0, description="Adam steps on each point's own q before polishing")
     search_lr: float = Field(1e-2, gt=0)
     max_iter: int = Field(100, ge=1, description="Levenberg–Marquardt iterations per start (most need < 20)")
     damping: float = Field(1e-3, gt=0, description="initial LM damping λ (relative to mean diag(JᵀJ))")

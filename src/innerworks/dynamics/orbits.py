@@ -295,7 +295,8 @@ class AttractorAudit:
     Attributes:
         attractors: every attractor found by relaxation (see :class:`Attractor`).
         n_trajectories: trajectories relaxed; n_unsettled: those that did not return within ``settle_tol`` for any
-            period up to ``max_period`` after ``n_relax`` steps (slow drift, longer cycles or chaos), or diverged.
+            period up to ``max_period`` after ``max_relax`` steps (slow drift, longer cycles or chaos), or diverged.
+        n_relax: the most relaxation steps any trajectory received.
         unsettled_speed: the smallest return distance ``min_p ‖F^p(h) − h‖`` among unsettled ones (0 if none).
         message: the explanation (also the warning text when incomplete).
     """
@@ -342,18 +343,23 @@ def _settle(step: Step, x: torch.Tensor, h: torch.Tensor, max_period: int,
 
 
 def audit_attractors(step: Any, states: Any, fixed_points: FixedPoints | None = None,
-                     orbits: PeriodicOrbits | None = None, inputs: Any = None, *, n_relax: int = 1000,
-                     max_period: int = 8, settle_tol: float = 1e-6, match_tol: float = 1e-3,
+                     orbits: PeriodicOrbits | None = None, inputs: Any = None, *, n_relax: int = 500,
+                     max_relax: int = 20000, max_period: int = 8, settle_tol: float = 1e-6, match_tol: float = 1e-3,
                      warn: bool = True) -> AttractorAudit:
     """Relax trajectory end states under x* and check that each attractor they reach was reported.
+
+    Each trajectory is relaxed in blocks of ``n_relax`` steps; after each block, the ones that have settled (they
+    return within ``settle_tol`` after p <= ``max_period`` steps) stop, the others continue, up to ``max_relax``
+    steps (slow modes with |λ| ≈ 0.999 need thousands of steps).
 
     Args:
         step: the map (anything :func:`~innerworks.dynamics.step.as_step` takes).
         states: end states of real trajectories ``[N, S]`` (``[B, T, S]``: the last step of each is used).
         fixed_points: the reported fixed points (only certified ones count); orbits: reported periodic orbits.
         inputs: x*; default: ``fixed_points.inputs`` when given, else zeros.
-        n_relax: relaxation steps; max_period: longest cycle recognised; settle_tol: return distance that counts as
-            settled; match_tol: distance within which a reported point/orbit state matches an attractor.
+        n_relax: relaxation block (and minimum) in steps; max_relax: the most steps any trajectory gets.
+        max_period: longest cycle recognised; settle_tol: return distance that counts as settled;
+        match_tol: distance within which a reported point/orbit state matches an attractor.
         warn: emit an :class:`IncompleteAttractorsWarning` when the audit is incomplete.
     """
     step = as_step(step)
@@ -363,8 +369,9 @@ def audit_attractors(step: Any, states: Any, fixed_points: FixedPoints | None = 
     h = step.cast(as_states(t, "states"))
     if step.state_size is not None and h.shape[1] != step.state_size:
         raise InnerworksError(f"states have {h.shape[1]} units, the step's state size is {step.state_size}")
-    if n_relax < 0 or max_period < 1:
-        raise InnerworksError(f"need n_relax >= 0 and max_period >= 1, got {n_relax}, {max_period}")
+    if n_relax < 1 or max_relax < n_relax or max_period < 1:
+        raise InnerworksError(f"need 1 <= n_relax <= max_relax and max_period >= 1, got n_relax={n_relax}, "
+                              f"max_relax={max_relax}, max_period={max_period}")
     if inputs is None and fixed_points is not None and fixed_points.inputs.dim() == 1:
         inputs = fixed_points.inputs
     if inputs is None:
@@ -374,8 +381,19 @@ def audit_attractors(step: Any, states: Any, fixed_points: FixedPoints | None = 
         if xs.dim() != 1:
             raise InnerworksError(f"inputs (x*) must be one constant input [I], got {tuple(xs.shape)}")
         x = xs.unsqueeze(0).expand(h.shape[0], -1)
-    h = step.iterate(x, h, n_relax)
-    period, traj, dist = _settle(step, x, h, max_period, settle_tol)
+    n = h.shape[0]
+    period = torch.zeros(n, dtype=torch.long, device=h.device)
+    traj = torch.zeros(n, max_period + 1, h.shape[1], dtype=h.dtype, device=h.device)
+    dist = torch.full((n, max_period), float("inf"), dtype=h.dtype, device=h.device)
+    active = torch.arange(n, device=h.device)
+    done = 0
+    while active.numel() and done < max_relax:
+        block = min(n_relax, max_relax - done)
+        h[active] = step.iterate(x[active], h[active], block)
+        done += block
+        p, tr, di = _settle(step, x[active], h[active], max_period, settle_tol)
+        period[active], traj[active], dist[active] = p, tr, di
+        active = active[p == 0]
 
     attractors: list[Attractor] = []
     settled = (period > 0).nonzero().squeeze(-1)
@@ -391,7 +409,7 @@ def audit_attractors(step: Any, states: Any, fixed_points: FixedPoints | None = 
     unsettled = period == 0
     n_uns = int(unsettled.sum())
     speed = float(dist[unsettled].min(dim=1).values.min()) if n_uns else 0.0
-    audit = AttractorAudit(attractors, int(h.shape[0]), n_uns, speed, n_relax, max_period, settle_tol, match_tol)
+    audit = AttractorAudit(attractors, n, n_uns, speed, done, max_period, settle_tol, match_tol)
     audit.message = _message(audit, orbits)
     if warn and not audit.complete:
         warnings.warn(audit.message, IncompleteAttractorsWarning, stacklevel=2)

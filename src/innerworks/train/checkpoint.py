@@ -62,7 +62,9 @@ def load_model(path: str | Path, model: nn.Module) -> nn.Module:
     tensors, _ = load_state(path)
     missing, unexpected = model.load_state_dict(tensors, strict=False)
     if missing or unexpected:
-        raise InnerworksError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise InnerworksError(
+            f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     return model
 
 

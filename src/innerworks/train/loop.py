@@ -91,9 +91,13 @@ def train(recipe: Recipe, out_dir: str | Path, resume: bool = False, device: str
     config_yaml = recipe_to_yaml(recipe)
     if run_dir.exists() and (run_dir / "config.yaml").exists():
         if not resume:
-            raise InnerworksError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out")
+            raise InnerworksError(
+                f"{run_dir}: already holds a run; pass --resume to continue it or choose another --out"
+            )
         if (run_dir / "config.yaml").read_text(encoding="utf-8") != config_yaml:
-            raise InnerworksError(f"{run_dir}/config.yaml: differs from the recipe being resumed (same recipe and seed needed)")
+            raise InnerworksError(
+                f"{run_dir}/config.yaml: differs from the recipe being resumed (same recipe and seed needed)"
+            )
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", config_yaml)
 
