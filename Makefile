@@ -26,7 +26,7 @@ browser:
 	bash scripts/install_browser.sh || [ -z "$$CI" ]
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench conftest.py
 
 test: $(STAMP) browser lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -406,7 +406,11 @@ def test_bad_inputs_raise_innerworks_errors():
     with pytest.raises(ConfigError, match="positive integer"):
         generate(cfg, 0, gen(0))
     ds = generate(cfg, 30, gen(0))
+    # subset() keeps per-document meta (the correlation coins) aligned with the rows it selects
+    assert torch.equal(evidence_scores(ds.subset(torch.arange(10)), cfg), evidence_scores(ds, cfg)[:10])
+    stale = ds.subset(torch.arange(10))
+    stale.meta["corr_coins"] = ds.meta["corr_coins"]
     with pytest.raises(DataError, match="corr_coins"):
-        evidence_scores(ds.subset(torch.arange(10)), cfg)
+        evidence_scores(stale, cfg)
     with pytest.raises(DataError, match="vocabulary"):
         evidence_scores(ds, SyntheticConfig(num_classes=4))

@@ -86,6 +86,7 @@ __all__ = [
     "participation_ratio",
     "pca_dimension",
     "readout_alignment",
+    "readout_angles",
     "recurrent_jacobian",
     "simplex_angle",
     "span_fraction",

@@ -79,8 +79,8 @@ def prepare(step_obj: Any, initial_states: Any, inputs: Any, dtype: torch.dtype,
             raise InnerworksError(f"inputs have {x.shape[1]} features, but the step takes {step.input_size}")
     probe(step, x[:2], h[:2])
     if step.dtype != torch.float64 and tol < 1e-6:
-        warnings.warn(f"working in {step.dtype}: a residual certificate of {tol:g} needs float64 (as_step's "
-                      "default); few or no points may be certified", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"working in {step.dtype}: a residual certificate of {tol:g} needs float64 (the default "
+                      "dtype); few or no points may be certified", RuntimeWarning, stacklevel=3)
     return step, h, x, x_star
 
 

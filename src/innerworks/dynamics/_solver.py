@@ -2,15 +2,22 @@
 
 Two phases, both per point (never a batch mean):
 
-1. optional search: ``search_steps`` Adam steps on each point's own ``q = ½‖M(h) − h‖²`` (the loss is the SUM of the
-   per-point q, so every point gets exactly its own gradient; Adam's update is per coordinate). Points already below
-   the tolerance are frozen.
-2. Newton / Levenberg–Marquardt polishing with ``J = dM/dh − I``: a point first takes Newton steps ``J δ = −r`` (one
+1. Newton / Levenberg–Marquardt polishing with ``J = dM/dh − I``: a point first takes Newton steps ``J δ = −r`` (one
    LU solve; quadratic convergence). When a Newton step fails to lower ``‖r‖`` the point switches to LM,
    ``(JᵀJ + λ·μ·I) δ = −Jᵀ r`` with ``μ = mean diag(JᵀJ)`` and its own damping ``λ`` (÷3 after an accepted step,
    ×8 after a rejected one), and returns to Newton when λ is small again. Every accepted step lowers ``‖r‖``; with
    large λ the step is a short gradient step on q (robust far from a root, and it settles on local minima of q:
    slow points).
+2. rescue: starts that stalled or ran out of iterations restart from their original state with ``search_steps``
+   Adam steps on their own ``q = ½‖M(h) − h‖²`` (the loss is the SUM of the per-point q, so every point gets exactly
+   its own gradient; Adam's update is per coordinate), then phase 1 again.
+
+The two searches have opposite biases, so ``mode`` chooses. ``"newton"`` (Newton first, Adam only to rescue) keeps
+each start near the root its linearisation points to: from visited states it finds the stable points (the memories)
+reliably. Gradient descent on q drifts towards saddles instead (on a hand-built 3-bit flip-flop with 16 units, 200
+Adam steps before Newton cut the starts reaching stable points from ~250 of 512 to ~30 and lost one of them), which
+is what FixedPointFinder relies on to find saddles. ``"explore"`` runs the Adam search on every start first;
+``"both"`` runs both from the same starts and keeps the union (twice the work, the best coverage).
 
 Each point stops on its own: converged (``‖r‖ < tol``), stalled (10 iterations without cutting its residual by 10%:
 a local minimum of q or a slow valley, i.e. a slow point or a failure), non-finite, or out of iterations. Only the
@@ -78,9 +85,9 @@ def adam_search(map_fn: MapFn, x: torch.Tensor, h: torch.Tensor, steps: int, lr:
 
 
 def _step_directions(jac: torch.Tensor, r: torch.Tensor, lam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Newton (``lam == 0``: LU solve of ``J δ = −r``) or LM (``(JᵀJ + λμI) δ = −Jᵀr``) steps; ``jac`` is ``J = dM/dh − I``.
+    """Newton (``lam == 0``: LU solve of ``J δ = −r``) or LM (``(JᵀJ + λμI) δ = −Jᵀr``) steps.
 
-    Returns the steps ``[a, S]`` and a per-point flag that the linear solve succeeded.
+    ``jac`` is ``J = dM/dh − I``. Returns the steps ``[a, S]`` and a per-point flag that the linear solve succeeded.
     """
     delta = torch.empty_like(r)
     ok = torch.ones(r.shape[0], dtype=torch.bool, device=r.device)
@@ -110,12 +117,13 @@ def _jac_g(jac_fn: MapFn, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
 
 
 def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.Tensor, *, tol: float,
-                        max_iter: int, damping: float, patience: int = 10, min_decrease: float = 0.9) -> RootResult:
+                        max_iter: int, damping: float, patience: int = 10, min_decrease: float = 0.9,
+                        newton_below: float = 1e-3) -> RootResult:
     """Per-point Newton / Levenberg–Marquardt on ``M(h) − h`` for one chunk.
 
     Every point starts in Newton mode (``λ = 0``: one LU solve, cheaper than forming JᵀJ). A Newton step that does
     not lower ``‖r‖`` switches the point to LM with ``λ = damping``; LM divides λ by 3 after an accepted step and
-    multiplies it by 8 after a rejected one, and hands back to Newton once λ falls below ``damping · 1e-3``.
+    multiplies it by 8 after a rejected one, and hands back to Newton once λ falls below ``damping · newton_below``.
     A point stalls when ``patience`` iterations pass without cutting its residual to ``min_decrease`` times its value
     at the last such cut (Newton near a root cuts it far faster; a point sitting in a local minimum of q, or crawling
     along a slow valley, does not).
@@ -131,7 +139,7 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
     lam = torch.zeros(n, dtype=h.dtype, device=dev)
     stall = torch.zeros(n, dtype=torch.long, device=dev)  # iterations since the last checkpoint
     f_ref = f.clone()  # residual at the last checkpoint
-    lam_newton = damping * 1e-3
+    lam_newton = damping * newton_below
 
     idx = (status == ACTIVE).nonzero().squeeze(-1)
     with torch.no_grad():
@@ -171,20 +179,50 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
     return RootResult(points=h, residuals=f, status=status, iterations=iters)
 
 
+def _concat(parts: list[RootResult]) -> RootResult:
+    return RootResult(points=torch.cat([p.points for p in parts]), residuals=torch.cat([p.residuals for p in parts]),
+                      status=torch.cat([p.status for p in parts]), iterations=torch.cat([p.iterations for p in parts]))
+
+
+def _newton_with_rescue(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.Tensor, tol: float, max_iter: int,
+                        damping: float, search_steps: int, search_lr: float) -> RootResult:
+    res = levenberg_marquardt(map_fn, jac_fn, x, h, tol=tol, max_iter=max_iter, damping=damping)
+    fail = ((res.status == STALLED) | (res.status == MAXITER)).nonzero().squeeze(-1)
+    if search_steps > 0 and fail.numel():
+        hs = adam_search(map_fn, x[fail], h[fail], search_steps, search_lr, tol)
+        again = levenberg_marquardt(map_fn, jac_fn, x[fail], hs, tol=tol, max_iter=max_iter, damping=damping)
+        won = again.status == CONVERGED
+        w = fail[won]
+        res.points[w], res.residuals[w], res.status[w] = again.points[won], again.residuals[won], CONVERGED
+        res.iterations[fail] += again.iterations
+    return res
+
+
 def solve_roots(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h0: torch.Tensor, *, tol: float, max_iter: int,
-                damping: float, search_steps: int, search_lr: float, batch_size: int,
+                damping: float, search_steps: int, search_lr: float, batch_size: int, mode: str = "newton",
                 on_chunk: Callable[[int], None] | None = None) -> RootResult:
-    """Search + LM over all starts, ``batch_size`` starts at a time (bounds the ``[B, S, S]`` memory)."""
+    """Run the search over all starts, ``batch_size`` starts at a time (bounds the ``[B, S, S]`` memory).
+
+    ``mode``: ``"newton"``: Newton/LM from every start, then an Adam search from the original start, followed by
+    Newton/LM again, for the starts that stalled or ran out of iterations (a rescued start replaces its first result
+    only if it is now certified). ``"explore"``: ``search_steps`` Adam steps from every start, then Newton/LM (with the
+    same rescue). ``"both"``: both, from the same starts; the result holds ``2N`` rows (newton rows first).
+    """
+    if mode not in ("newton", "explore", "both"):
+        raise ValueError(f"unknown mode {mode!r}")
     parts: list[RootResult] = []
     for start in range(0, h0.shape[0], batch_size):
         hc, xc = h0[start:start + batch_size], x[start:start + batch_size]
-        if search_steps > 0:
-            hc = adam_search(map_fn, xc, hc, search_steps, search_lr, tol)
-        parts.append(levenberg_marquardt(map_fn, jac_fn, xc, hc, tol=tol, max_iter=max_iter, damping=damping))
+        if mode in ("newton", "both"):
+            parts.append(_newton_with_rescue(map_fn, jac_fn, xc, hc, tol, max_iter, damping, search_steps, search_lr))
+        if mode in ("explore", "both") and search_steps > 0:
+            he = adam_search(map_fn, xc, hc, search_steps, search_lr, tol)
+            parts.append(_newton_with_rescue(map_fn, jac_fn, xc, he, tol, max_iter, damping, search_steps, search_lr))
         if on_chunk is not None:
             on_chunk(hc.shape[0])
-    return RootResult(points=torch.cat([p.points for p in parts]), residuals=torch.cat([p.residuals for p in parts]),
-                      status=torch.cat([p.status for p in parts]), iterations=torch.cat([p.iterations for p in parts]))
+    if mode == "both":  # newton rows of every chunk first, then the explore rows, so rows i and N + i share a start
+        parts = parts[0::2] + parts[1::2]
+    return _concat(parts)
 
 
 def greedy_unique(points: torch.Tensor, order_key: torch.Tensor, tol: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,7 +1,7 @@
 """Certified fixed points and slow points of any recurrent map ``h_next = step(x*, h)``.
 
-:func:`find_fixed_points` runs a batched search from the given states (plus optional noise), polishes every start
-on its own with Levenberg–Marquardt on ``F(h) − h`` using batched Jacobians, and returns a :class:`FixedPoints`:
+:func:`find_fixed_points` polishes every start on its own with Newton / Levenberg–Marquardt steps on ``F(h) − h``
+(batched Jacobians, float64), and returns a :class:`FixedPoints`:
 
 - ``points``: unique points whose residual ``‖F(h) − h‖`` is below ``tol`` (default 1e-8, in float64): each is a
   certified fixed point (``converged`` is True for all of them);
@@ -10,8 +10,15 @@ on its own with Levenberg–Marquardt on ``F(h) − h`` using batched Jacobians,
 - stability of each: eigenvalues of the recurrent Jacobian sorted by ``|λ|``, number of unstable modes
   (``|λ| > 1 + unstable_margin``), time constants, optionally left/right eigenvectors.
 
-Duplicates (starts that reach the same point) are merged greedily, best residual first, within ``unique_tol``;
-``multiplicity`` counts the merged starts (a rough basin size).
+Search modes (``mode=``): ``"newton"`` (default) finds the roots near the starts, e.g. the memories reached from
+visited states; ``"explore"`` first runs Adam on each point's own q, which drifts towards saddles (what
+FixedPointFinder relies on); ``"both"`` keeps the union. For a full skeleton with saddles, start from visited states
+with ``mode="both", noise_scale≈1`` (tanh-scale states). Starts where Newton/LM stalls get a rescue: ``search_steps``
+Adam steps from the original start, then Newton/LM again.
+
+Duplicates (starts that reach the same point) are merged greedily, best residual first, within ``unique_tol``
+(Euclidean; on ``[h, x]`` when each start has its own input); ``multiplicity`` counts the merged starts (a rough
+basin size).
 
 Compared with FixedPointFinder/renn (one Adam loop on the batch-mean q, stopping when the mean or the slowest point
 is done): each point stops when its own residual is certified, the Newton phase converges quadratically, and slow
@@ -35,7 +42,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -72,7 +79,11 @@ class FinderOptions(BaseModel):
     unique_tol: float = Field(1e-3, gt=0, description="points closer than this (Euclidean) are merged")
     noise_scale: float = Field(0.0, ge=0, description="std of Gaussian noise added to the starts")
     n_starts: int | None = Field(None, ge=1, description="use a seeded random subset of this many starts")
-    search_steps: int = Field(200, ge=0, description="Adam steps on each point's own q before polishing")
+    mode: Literal["newton", "explore", "both"] = Field(
+        "newton", description="newton: Newton/LM from each start (finds the roots near the starts, e.g. memories); "
+        "explore: Adam on q first (drifts towards saddles, like FixedPointFinder); both: the union")
+    search_steps: int = Field(200, ge=0, description="Adam steps on each point's own q (explore mode, and the rescue "
+                              "of starts where Newton/LM stalls)")
     search_lr: float = Field(1e-2, gt=0)
     max_iter: int = Field(100, ge=1, description="Levenberg–Marquardt iterations per start (most need < 20)")
     damping: float = Field(1e-3, gt=0, description="initial LM damping λ (relative to mean diag(JᵀJ))")
@@ -80,12 +91,16 @@ class FinderOptions(BaseModel):
     vectors: bool = Field(False, description="also keep left/right eigenvectors (K·S² complex numbers each)")
     unstable_margin: float = Field(1e-7, ge=0, description="a mode is unstable when |λ| > 1 + margin")
     seed: int = Field(0, description="seeds the noise and the start subset (unless a generator is passed)")
+    dtype: Literal["float64", "float32"] = Field("float64", description="working precision (float32: faster on "
+                                                 "GPUs, but cannot certify 1e-8)")
     progress: bool = Field(False, description="show a rich progress bar")
 
     @model_validator(mode="after")
-    def _slow_above_tol(self) -> FinderOptions:
+    def _consistent(self) -> FinderOptions:
         if self.slow_tol < self.tol:
             raise ValueError(f"slow_tol ({self.slow_tol:g}) must be >= tol ({self.tol:g})")
+        if self.mode != "newton" and self.search_steps == 0:
+            raise ValueError(f"mode {self.mode!r} needs search_steps > 0")
         return self
 
 
@@ -176,8 +191,9 @@ class FixedPoints:
         """
         m = self.meta
         tol = m.get("tol", float("nan"))
+        mode = m.get("mode", "newton")
         lines = [f"{len(self)} fixed points (residual < {tol:g}, {m.get('dtype', 'float64')}) "
-                 f"from {m.get('n_starts', '?')} starts"]
+                 f"from {m.get('n_starts', '?')} starts" + ("" if mode == "newton" else f" (mode {mode})")]
         if len(self):
             hist = self.unstable_histogram()
             unst = ", ".join(f"{k} mode{'s' if k > 1 else ''}: {v}" for k, v in sorted(hist.items()) if k > 0)
@@ -321,15 +337,17 @@ def _progress_bar(opts: FinderOptions, total: int, what: str) -> Any:
 
 
 def _run_solver(map_fn: S.MapFn, jac_fn: S.MapFn, x: torch.Tensor, h: torch.Tensor, opts: FinderOptions,
-                what: str) -> S.RootResult:
+                what: str) -> tuple[S.RootResult, torch.Tensor]:
+    """Run the search; return the per-row results and the input of each row (mode "both" gives two rows a start)."""
     pb = _progress_bar(opts, h.shape[0], what)
     try:
-        return S.solve_roots(map_fn, jac_fn, x, h, tol=opts.tol, max_iter=opts.max_iter, damping=opts.damping,
-                             search_steps=opts.search_steps, search_lr=opts.search_lr, batch_size=opts.batch_size,
-                             on_chunk=None if pb is None else (lambda n: pb[0].advance(pb[1], n)))
+        res = S.solve_roots(map_fn, jac_fn, x, h, tol=opts.tol, max_iter=opts.max_iter, damping=opts.damping,
+                            search_steps=opts.search_steps, search_lr=opts.search_lr, batch_size=opts.batch_size,
+                            mode=opts.mode, on_chunk=None if pb is None else (lambda n: pb[0].advance(pb[1], n)))
     finally:
         if pb is not None:
             pb[0].stop()
+    return res, (torch.cat([x, x]) if opts.mode == "both" else x)
 
 
 def outcome_counts(res: S.RootResult) -> dict[str, int]:
@@ -357,12 +375,13 @@ def find_fixed_points(step: Any, initial_states: Any, inputs: Any = None, *,
     """
     opts: FinderOptions = parse_options(FinderOptions, options)
     t0 = time.perf_counter()
-    step, h, x, x_star = prepare(step, initial_states, inputs, torch.float64, opts.tol)
+    step, h, x, x_star = prepare(step, initial_states, inputs, getattr(torch, opts.dtype), opts.tol)
     gen = generator if generator is not None else torch.Generator().manual_seed(opts.seed)
     h, x = _make_starts(h, x, opts, gen)
-    res = _run_solver(step, step.jacobian, x, h, opts, "fixed points")
+    res, x_rows = _run_solver(step, step.jacobian, x, h, opts, "fixed points")
     t_solve = time.perf_counter() - t0
-    fps = _assemble(step, res, x, x_star, opts)
+    fps = _assemble(step, res, x_rows, x_star, opts)
+    fps.meta["n_starts"] = int(h.shape[0])
     fps.meta["time_s"] = time.perf_counter() - t0
     fps.meta["solve_time_s"] = t_solve
     if len(fps) == 0:
@@ -375,24 +394,26 @@ def _assemble(step: Step, res: S.RootResult, x: torch.Tensor, x_star: torch.Tens
               opts: FinderOptions) -> FixedPoints:
     conv = res.status == S.CONVERGED
     slow_cand = ((res.status == S.STALLED) | (res.status == S.MAXITER)) & (res.residuals < opts.slow_tol)
+    per_start_inputs = x_star.dim() == 2
+    # with one input per start, a point is (state, input): equal states under different inputs stay apart
+    key = torch.cat([res.points, x], dim=1) if per_start_inputs else res.points
     # fixed points: certified starts, deduplicated best-first
     ci = conv.nonzero().squeeze(-1)
-    keep, mult = S.greedy_unique(res.points[ci], res.residuals[ci], opts.unique_tol)
+    keep, mult = S.greedy_unique(key[ci], res.residuals[ci], opts.unique_tol)
     fp_idx = ci[keep]
     # slow points: dedupe among themselves, then drop any within unique_tol of a fixed point
     si = slow_cand.nonzero().squeeze(-1)
-    skeep, smult = S.greedy_unique(res.points[si], res.residuals[si], opts.unique_tol)
+    skeep, smult = S.greedy_unique(key[si], res.residuals[si], opts.unique_tol)
     slow_idx = si[skeep]
     if slow_idx.numel() and fp_idx.numel():
-        d = torch.cdist(res.points[slow_idx], res.points[fp_idx]).min(dim=1).values
+        d = torch.cdist(key[slow_idx], key[fp_idx]).min(dim=1).values
         far = d > opts.unique_tol
         slow_idx, smult = slow_idx[far], smult[far]
 
-    per_start_inputs = x_star.dim() == 2
     meta: dict[str, Any] = {
         "tol": opts.tol, "slow_tol": opts.slow_tol, "unique_tol": opts.unique_tol,
         "unstable_margin": opts.unstable_margin, "dtype": str(step.dtype).replace("torch.", ""),
-        "step": step.name, "n_starts": int(res.points.shape[0]), "outcomes": outcome_counts(res),
+        "step": step.name, "n_starts": int(res.points.shape[0]), "outcomes": outcome_counts(res), "mode": opts.mode,
         "lm_iterations_median": float(res.iterations.double().median()) if res.iterations.numel() else 0.0,
         "options": opts.model_dump(), "notes": [],
     }
@@ -401,8 +422,9 @@ def _assemble(step: Step, res: S.RootResult, x: torch.Tensor, x_star: torch.Tens
         pts = res.points[idx]
         xi = x[idx]
         ev, right, left = stability(step, pts, xi, opts.vectors, opts.batch_size)
-        return FixedPoints(pts, res.residuals[idx], torch.full((idx.numel(),), converged, dtype=torch.bool),
-                           ev, m, xi if per_start_inputs else x_star, right, left, None, meta)
+        flags = torch.full((idx.numel(),), converged, dtype=torch.bool, device=pts.device)
+        return FixedPoints(pts, res.residuals[idx], flags, ev, m, xi if per_start_inputs else x_star, right, left,
+                           None, meta)
 
     fps = build(fp_idx, mult, True)
     fps.slow = build(slow_idx, smult, False)

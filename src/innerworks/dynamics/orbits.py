@@ -197,7 +197,7 @@ def find_periodic_orbits(step: Any, initial_states: Any, inputs: Any = None, *, 
                               "(period 1 = fixed points: use find_fixed_points)")
     opts: FinderOptions = parse_options(FinderOptions, options)
     t0 = time.perf_counter()
-    step, h, x, x_star = prepare(step, initial_states, inputs, torch.float64, opts.tol)
+    step, h, x, x_star = prepare(step, initial_states, inputs, getattr(torch, opts.dtype), opts.tol)
     gen = generator if generator is not None else torch.Generator().manual_seed(opts.seed)
     h, x = _make_starts(h, x, opts, gen)
     pts, idx, periods, resid, conv, mults, mult = [], [], [], [], [], [], []
@@ -206,9 +206,9 @@ def find_periodic_orbits(step: Any, initial_states: Any, inputs: Any = None, *, 
     n_orbits = 0
     for k in range(min_period, max_period + 1):
         fk, jk = power_map(step, k), power_jacobian(step, k)
-        res = _run_solver(fk, jk, x, h, opts, f"period-{k} orbits")
+        res, x_rows = _run_solver(fk, jk, x, h, opts, f"period-{k} orbits")
         ok = (res.status == S.CONVERGED).nonzero().squeeze(-1)
-        cand, xc, rc = res.points[ok], x[ok], res.residuals[ok]
+        cand, xc, rc = res.points[ok], x_rows[ok], res.residuals[ok]
         # drop roots whose true period is a proper divisor of k
         lower = torch.zeros(cand.shape[0], dtype=torch.bool, device=cand.device)
         for d in _divisors(k):
@@ -231,7 +231,7 @@ def find_periodic_orbits(step: Any, initial_states: Any, inputs: Any = None, *, 
             close = d <= opts.unique_tol
             ev = eigsorted(jk(xo[:1], pol.points[:1]), vectors=False).eigenvalues[0]
             pts.append(pol.points)
-            idx.append(torch.full((k,), n_orbits, dtype=torch.long))
+            idx.append(torch.full((k,), n_orbits, dtype=torch.long, device=h.device))
             periods.append(k)
             resid.append(float(pol.residuals.max()))
             conv.append(bool((pol.status == S.CONVERGED).all()))
@@ -249,13 +249,13 @@ def find_periodic_orbits(step: Any, initial_states: Any, inputs: Any = None, *, 
     if n_orbits == 0:
         notes.append(f"no orbit of period {min_period}..{max_period} was certified from {h.shape[0]} starts")
     return PeriodicOrbits(
-        points=torch.cat(pts) if pts else torch.zeros(0, s, dtype=h.dtype),
-        orbit_index=torch.cat(idx) if idx else torch.zeros(0, dtype=torch.long),
-        periods=torch.tensor(periods, dtype=torch.long),
-        residuals=torch.tensor(resid, dtype=torch.float64),
-        converged=torch.tensor(conv, dtype=torch.bool),
-        multipliers=torch.stack(mults) if mults else torch.zeros(0, s, dtype=torch.complex128),
-        multiplicity=torch.tensor(mult, dtype=torch.long),
+        points=torch.cat(pts) if pts else torch.zeros(0, s, dtype=h.dtype, device=h.device),
+        orbit_index=torch.cat(idx) if idx else torch.zeros(0, dtype=torch.long, device=h.device),
+        periods=torch.tensor(periods, dtype=torch.long, device=h.device),
+        residuals=torch.tensor(resid, dtype=h.dtype, device=h.device),
+        converged=torch.tensor(conv, dtype=torch.bool, device=h.device),
+        multipliers=torch.stack(mults) if mults else torch.zeros(0, s, dtype=torch.complex128, device=h.device),
+        multiplicity=torch.tensor(mult, dtype=torch.long, device=h.device),
         inputs=x_star, meta=meta)
 
 

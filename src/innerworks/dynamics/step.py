@@ -11,7 +11,7 @@
 
 Modules are deep-copied and cast to ``dtype`` (float64 by default, so residuals can be certified below 1e-8); the
 caller's model is never touched. Known cells get closed-form recurrent Jacobians (``[B, S, S]`` with a few
-broadcast products, about 10x faster than autodiff); everything else uses ``torch.func.vmap(jacrev)``, and falls back
+broadcast products, 7-16x faster than autodiff); everything else uses ``torch.func.vmap(jacrev)``, and falls back
 to one backward pass per state unit when the step is not vmap-safe.
 
 >>> import torch

@@ -79,7 +79,8 @@ def dot(u: Vec, v: Vec) -> torch.Tensor:
     """
     total = None
     for k in u:
-        term = (u[k] * v[k]).flatten(1).sum(1)
+        prod = u[k] * v[k]
+        term = prod.reshape(prod.shape[0], -1).sum(1)
         total = term if total is None else total + term
     assert total is not None
     return total
@@ -361,8 +362,9 @@ FAST_PATHS: dict[str, Callable[[Workspace, int], torch.Tensor]] = {
     "ntk": lambda ws, rep: ws.dot(J("x1"), J("x2")),
     "ntk_diag": lambda ws, rep: ws.dot(J("x1"), J("x1")),
     "var_ntk": lambda ws, rep: ws.dot(J("x1"), J("x2")),
-    # dΘ(x1,x2)/dt = Σ_μ ∂_μΘ θ̇_μ with θ̇ = -∇L and ∂Θ = H(x1)J(x2) + H(x2)J(x1).
-    "dtheta_dt": lambda ws, rep: -(ws.dot(GRAD_LOSS, HV("x1", J("x2"))) + ws.dot(GRAD_LOSS, HV("x2", J("x1")))),
+    # dΘ(x1,x2)/dt = Σ_μ ∂_μΘ θ̇_μ with θ̇ = -∇L and ∂Θ = H(x1)J(x2) + H(x2)J(x1): two second directional
+    # derivatives D²f(x1)[g, J(x2)] + D²f(x2)[g, J(x1)] (nested jvps, or dot products with cached HVPs).
+    "dtheta_dt": lambda ws, rep: -(ws.scalar("x1", (GRAD_LOSS, J("x2"))) + ws.scalar("x2", (GRAD_LOSS, J("x1")))),
     "o3": lambda ws, rep: ws.dot(J("x3"), HV("x1", J("x2"))) + ws.dot(J("x3"), HV("x2", J("x1"))),
     "o4": lambda ws, rep: _fast_o4(ws, "x1", "x2", "x3", "x4"),
     "c3": lambda ws, rep: ws.scalar("x1", (J("x2"), J("x3"), J("x4"))),
@@ -371,6 +373,7 @@ FAST_PATHS: dict[str, Callable[[Workspace, int], torch.Tensor]] = {
     "hessian_frobenius": lambda ws, rep: ws.probe_sum(lambda z: ws.dot(HV("x1", z), HV("x2", z)), "frob", rep),
 }
 assert set(FAST_PATHS) == set(NAMED)
+_PRIORITY = {"o4": 0, "o3": 1, "chain": 2}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -491,10 +494,28 @@ def default_dataset(d_in: int, seed: int, num: int = 4) -> tuple[torch.Tensor, t
     return X, y
 
 
-def _vectors_per_sample(specs: Sequence[tuple[Spec, NamedCorrelator | None]]) -> int:
-    n = 4  # parameters plus working space of the transforms
+METHODS = ("auto", "structured", "autodiff", "generic")
+
+
+def _path(named: NamedCorrelator | None, method: str) -> str:
+    """Which evaluator handles a correlator: ``structured``, ``autodiff`` (torch.func fast path) or ``generic``."""
+    from innerworks.wide.structured import STRUCTURED
+
+    if named is None or method == "generic":
+        return "generic"
+    if method in ("auto", "structured") and named.name in STRUCTURED:
+        return "structured"
+    return "autodiff"
+
+
+def _vectors_per_sample(specs: Sequence[tuple[Spec, NamedCorrelator | None]], method: str) -> int:
+    n = 2  # the parameters plus working space
     for spec, named in specs:
-        n += 12 if named is not None else sum(2 * t.m for t in spec.terms)
+        path = _path(named, method)
+        if path == "autodiff":
+            n += 12
+        elif path == "generic":
+            n += sum(2 * t.m for t in spec.terms) + 2
     return n
 
 
@@ -516,7 +537,7 @@ def estimate_many(correlators: Sequence[str | Spec], cfg: MLPConfig, num_samples
                   points: dict[str, torch.Tensor] | None = None,
                   dataset: tuple[torch.Tensor, torch.Tensor] | None = None, probes: int = 1,
                   batch_size: int | None = None, device: str | torch.device = "cpu",
-                  dtype: torch.dtype = torch.float32, exact_probes: bool = False, use_fast_paths: bool = True,
+                  dtype: torch.dtype = torch.float32, exact_probes: bool = False, method: str = "auto",
                   memory_budget: float = 1.5e9,
                   progress: Callable[[int], None] | None = None) -> dict[str, Estimate]:
     """Estimate several correlators on the same sampled networks (sharing gradients and HVPs).
@@ -532,7 +553,10 @@ def estimate_many(correlators: Sequence[str | Spec], cfg: MLPConfig, num_samples
         batch_size: samples per batch; default from ``memory_budget``.
         device, dtype: where and in what precision to compute.
         exact_probes: contract cycle-closing indices exactly over the basis (tiny nets only).
-        use_fast_paths: use the named correlators' fast paths (False: the generic tree evaluator).
+        method: ``"auto"`` (structured derivatives for the named correlators that have them, see
+            :mod:`innerworks.wide.structured`; torch.func fast paths for the others; the generic tree evaluator for
+            specs), ``"autodiff"`` (torch.func fast paths for every named correlator) or ``"generic"`` (the tree
+            evaluator for everything). All give the same per-sample values up to rounding.
         progress: called with the number of samples finished after each batch.
 
     Returns:
@@ -547,6 +571,8 @@ def estimate_many(correlators: Sequence[str | Spec], cfg: MLPConfig, num_samples
         raise InnerworksError(f"num_samples: need at least 2 samples for a standard error, got {num_samples}")
     if probes < 1:
         raise InnerworksError(f"probes: expected at least 1, got {probes}")
+    if method not in METHODS:
+        raise InnerworksError(f"method {method!r}: expected one of {', '.join(METHODS)}")
     resolved = [resolve(c) for c in correlators]
     names = [c if isinstance(c, str) else str(c) for c in correlators]
     pts = dict(default_points(input_names(correlators), cfg.d_in, seed))
@@ -554,17 +580,31 @@ def estimate_many(correlators: Sequence[str | Spec], cfg: MLPConfig, num_samples
         pts.update(points)
     needs_data = any(named is not None and named.uses_dataset for _, named in resolved)
     data = dataset if dataset is not None else (default_dataset(cfg.d_in, seed) if needs_data else None)
-    bs = batch_size or auto_batch_size(cfg, num_samples, _vectors_per_sample(resolved), dtype, memory_budget)
+    bs = batch_size or auto_batch_size(cfg, num_samples, _vectors_per_sample(resolved, method), dtype,
+                                       memory_budget)
     values: dict[str, list[np.ndarray]] = {n: [] for n in names}
     done = 0
     while done < num_samples:
         cur = min(bs, num_samples - done)
         params = cfg.init_params(cur, seed=seed, device=device, dtype=dtype, first_sample=done)
         ws = Workspace(cfg, params, pts, data, probe_seed=derive_seed(seed, "probes", done), exact_probes=exact_probes)
-        for name, (spec, named) in zip(names, resolved, strict=True):
+        sws = None
+        # Correlators that cache Hessian-vector products go first, so the others reuse them as dot products.
+        order = sorted(zip(names, resolved, strict=True), key=lambda item: _PRIORITY.get(
+            item[1][1].name if item[1][1] is not None else "", 9))
+        for name, (spec, named) in order:
             acc = None
-            for rep in range(probes):
-                if named is not None and use_fast_paths:
+            path = _path(named, method)
+            for rep in range(probes if path != "structured" else 1):
+                if path == "structured":
+                    from innerworks.wide.structured import StructuredWorkspace
+
+                    assert named is not None
+                    if sws is None:
+                        sws = StructuredWorkspace(cfg, params, pts, data)
+                    v = sws.evaluate(named.name) * probes  # no probes involved: one evaluation is exact
+                elif path == "autodiff":
+                    assert named is not None
                     v = FAST_PATHS[named.name](ws, rep)
                 elif named is not None and named.uses_dataset:
                     v = _generic_dataset(ws, named, rep)
@@ -576,7 +616,7 @@ def estimate_many(correlators: Sequence[str | Spec], cfg: MLPConfig, num_samples
             assert acc is not None
             values[name].append((acc / probes).detach().cpu().double().numpy())
         ws.clear()
-        del params
+        del params, sws
         done += cur
         if progress is not None:
             progress(done)

@@ -55,6 +55,12 @@ def render_matplotlib(spec: dict[str, Any]) -> Any:
                 ax.plot(x, y, "--" if style == "dashed" else "-", color=color, lw=1.2,
                         alpha=0.6 if style == "dashed" else 0.9, label=s["label"])
         ax.set_xscale(panel.get("xscale", "linear"))
+        if panel.get("xscale") == "log":
+            # tick at the measured widths, written plainly (no 3x10^1 clutter)
+            xs = sorted({float(v) for s in panel["series"] for v in s["x"]})
+            ax.set_xticks(xs)
+            ax.set_xticklabels([f"{v:g}" for v in xs], fontsize=7)
+            ax.minorticks_off()
         ax.set_yscale(panel.get("yscale", "linear"))
         ax.set_title(panel["title"], fontsize=9)
         ax.set_xlabel(panel["xlabel"])
@@ -81,7 +87,8 @@ def render_plotly(spec: dict[str, Any]) -> Any:
         row, col = i // ncols + 1, i % ncols + 1
         for s in panel["series"]:
             style = s.get("style", "points")
-            kw: dict[str, Any] = {"x": s["x"], "y": s["y"], "name": s["label"], "legendgroup": s["label"]}
+            hidden = s["label"].startswith("_")
+            kw: dict[str, Any] = {"x": s["x"], "y": s["y"], "name": s["label"].lstrip("_"), "showlegend": not hidden}
             if style == "points":
                 err = s.get("yerr")
                 tr = go.Scatter(mode="markers", marker={"color": s.get("color")},
@@ -113,7 +120,8 @@ def _guide(widths: Sequence[int], values: Sequence[float], slope: float) -> list
 
 def sweep_panel(title: str, results: Sequence[SweepResult], labels: Sequence[str] | None = None) -> dict[str, Any]:
     """A log-log panel: |estimate| with ±1 s.e. per width, the fitted power law (solid) and the predicted slope
-    (dashed, through the data's geometric mean), one colour per result."""
+    (dashed, through the data's geometric mean), one colour per result. Labels starting with ``_`` stay out of the
+    legend."""
     series: list[dict[str, Any]] = []
     for i, r in enumerate(results):
         label = labels[i] if labels else r.config["activation"]
@@ -127,9 +135,9 @@ def sweep_panel(title: str, results: Sequence[SweepResult], labels: Sequence[str
         series.append({"label": f"{label}: slope {r.fit.slope:.2f} [{r.fit.ci_low:.2f}, {r.fit.ci_high:.2f}]",
                        "x": r.widths, "y": [abs(m) for m in means], "yerr": [e.stderr for e in r.estimates],
                        "style": "points", "color": c})
-        series.append({"label": f"{label} fit", "x": r.widths, "y": r.fit.line(r.widths).tolist(), "style": "line",
+        series.append({"label": f"_{label} fit", "x": r.widths, "y": r.fit.line(r.widths).tolist(), "style": "line",
                        "color": c})
-        series.append({"label": f"{label} predicted n^{r.predicted}", "x": r.widths,
+        series.append({"label": f"_{label} predicted n^{r.predicted}", "x": r.widths,
                        "y": _guide(r.widths, r.fit.values, r.predicted), "style": "dashed", "color": c})
     return {"title": title, "xlabel": "width n", "ylabel": "|estimate|", "xscale": "log", "yscale": "log",
             "series": series}
@@ -143,8 +151,8 @@ def rms_panel(title: str, widths: Sequence[int], curves: dict[str, tuple[list[fl
         c = _color(i)
         series.append({"label": f"{label}: slope {fit.slope:.2f} [{fit.ci_low:.2f}, {fit.ci_high:.2f}]",
                        "x": list(widths), "y": values, "style": "points", "color": c})
-        series.append({"label": f"{label} fit", "x": list(widths), "y": fit.line(widths).tolist(), "style": "line",
-                       "color": c})
+        series.append({"label": f"_{label} fit", "x": list(widths), "y": fit.line(widths).tolist(),
+                       "style": "line", "color": c})
     first = next(iter(curves.values()))[0] if curves else [1.0] * len(widths)
     for g in guides:
         series.append({"label": f"n^{g:g}", "x": list(widths), "y": _guide(widths, first, g), "style": "dashed",

@@ -5,7 +5,8 @@ The [DG] network (``shared/papers/wide.md`` §1), with ``d`` hidden layers of wi
     f(x) = n^{-1/2} V^T σ(n^{-1/2} W^{(d-1)} σ(... σ(D_in^{-1/2} U x)))
 
 All weights are i.i.d. N(0, 1) and the ``1/sqrt(fan_in)`` factor sits in the forward pass (NTK parameterisation).
-In standard parameterisation the weights are N(0, 1/fan_in) and the forward pass has no factor. Optional biases are
+In standard parameterisation the weights are N(0, 1/fan_in) and the forward pass has no factor: the two compute the
+same function at initialisation but have different derivatives (so different width exponents). Optional biases are
 N(0, 1), scaled by ``bias_std`` in the forward pass (NTK) or at initialisation (standard).
 
 Monte Carlo over initialisations needs many independent networks at once, so parameters carry a leading *sample*
@@ -130,7 +131,7 @@ class MLPConfig:
     Attributes:
         width: hidden width n.
         depth: number of hidden layers d (so d + 1 weight layers: U, W1..W(d-1), V).
-        d_in: input dimension (the input is scaled by ``d_in**-0.5``; that changes no exponent in n).
+        d_in: input dimension (NTK: the input is scaled by ``d_in**-0.5``, which changes no exponent in n).
         activation: a name accepted by :func:`parse_activation`.
         parameterization: ``"ntk"`` (N(0,1) weights, 1/sqrt(fan_in) in the forward pass) or ``"standard"``.
         bias: add a bias to every layer (hidden and output).
@@ -219,23 +220,34 @@ class MLPConfig:
                     dtype: torch.dtype = torch.float32, first_sample: int = 0) -> Params:
         """Draw ``num_samples`` independent initialisations, stacked on a leading axis.
 
-        Sample ``s`` is drawn from its own generator seeded by ``(seed, first_sample + s)``, so a sample does not
-        depend on how the samples are split into batches.
+        Samples come in fixed blocks of :meth:`init_block` consecutive indices; block ``b`` is drawn from a generator
+        seeded by ``(seed, b)``. So sample ``s`` does not depend on how the samples are split into batches.
 
         >>> cfg = MLPConfig(width=3, depth=1)
-        >>> a = cfg.init_params(4, seed=1); b = cfg.init_params(2, seed=1, first_sample=2)
-        >>> bool(torch.equal(a["U"][2:], b["U"]))
+        >>> a = cfg.init_params(100, seed=1); b = cfg.init_params(30, seed=1, first_sample=50)
+        >>> bool(torch.equal(a["U"][50:80], b["U"]))
         True
         """
         shapes = self.param_shapes()
-        out = {k: torch.empty((num_samples, *s), device=device, dtype=dtype) for k, s in shapes.items()}
+        block = self.init_block()
+        parts: dict[str, list[torch.Tensor]] = {k: [] for k in shapes}
         gen = torch.Generator(device=device)
-        for s in range(num_samples):
-            gen.manual_seed(derive_seed(seed, "init", first_sample + s))
+        end = first_sample + num_samples
+        for b in range(first_sample // block, (end + block - 1) // block):
+            gen.manual_seed(derive_seed(seed, "init", b))
+            lo, hi = max(first_sample - b * block, 0), min(end - b * block, block)
             for k, shape in shapes.items():
-                std = self._init_std(k, shape)
-                out[k][s] = torch.randn(shape, generator=gen, device=device, dtype=dtype) * std
-        return out
+                draw = torch.randn((block, *shape), generator=gen, device=device, dtype=dtype)
+                parts[k].append(draw[lo:hi] * self._init_std(k, shape))
+        return {k: torch.cat(v) for k, v in parts.items()}
+
+    def init_block(self) -> int:
+        """Samples per random block: 64 for small nets, fewer when one network is large (at most ~2^22 numbers).
+
+        >>> MLPConfig(width=64).init_block(), MLPConfig(width=4096).init_block()
+        (64, 1)
+        """
+        return int(max(1, min(64, (1 << 22) // self.num_params)))
 
     def _init_std(self, name: str, shape: tuple[int, ...]) -> float:
         if self.parameterization == "ntk":
@@ -268,10 +280,11 @@ def mlp_apply(cfg: MLPConfig, params: Params, x: torch.Tensor) -> torch.Tensor:
     act = parse_activation(cfg.activation)
     ntk = cfg.parameterization == "ntk"
     n = cfg.width
-    scale_in = 1.0 / math.sqrt(cfg.d_in)
+    # Standard parameterisation puts every 1/sqrt(fan_in) (input layer included) into the initialisation instead.
+    scale_in = 1.0 / math.sqrt(cfg.d_in) if ntk else 1.0
     scale_h = 1.0 / math.sqrt(n) if ntk else 1.0
     beta = cfg.bias_std if ntk else 1.0
-    # [S, N, D] @ [S, D, n] -> [S, N, n]; the input normalisation D_in^{-1/2} applies in both parameterisations.
+    # [S, N, D] @ [S, D, n] -> [S, N, n]
     z = torch.matmul(x * scale_in, params["U"].transpose(-1, -2))
     if cfg.bias:
         z = z + beta * params["b1"].unsqueeze(-2)

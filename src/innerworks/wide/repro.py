@@ -25,7 +25,7 @@ import torch
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from innerworks.errors import ConfigError
+from innerworks.errors import ConfigError, InnerworksError
 from innerworks.report.claims import Claim, ReproResult, claims_markdown, write_results
 from innerworks.utils.io import atomic_write_text
 from innerworks.wide.dynamics import DynamicsResult, run_dynamics
@@ -48,7 +48,7 @@ class SweepSettings(_Strict):
     depth: int = Field(ge=1)
     d_in: int = Field(default=4, ge=1)
     widths: list[int] = Field(min_length=3)
-    samples: int = Field(ge=2)
+    samples: int | list[int]
     activations: list[str] = Field(min_length=1)
     correlators: list[str] = Field(default_factory=list)
     n_boot: int = Field(default=2000, ge=100)
@@ -98,9 +98,15 @@ def load_config(path: str | Path | None = None, quick: bool = True) -> WideRepro
         err = exc.errors()[0]
         loc = ".".join(str(x) for x in err["loc"])
         raise ConfigError(f"{p}: field '{loc}': {err['msg']}") from None
-    for section in (cfg.sweep, cfg.zero_check, cfg.diagonal):
+    for name, section in (("sweep", cfg.sweep), ("zero_check", cfg.zero_check), ("diagonal", cfg.diagonal)):
         for a in section.activations:
-            parse_activation(a)
+            try:
+                parse_activation(a)
+            except InnerworksError as exc:
+                raise ConfigError(f"{p}: field '{name}.activations': {exc}") from None
+        counts = [section.samples] if isinstance(section.samples, int) else section.samples
+        if any(c < 2 for c in counts) or (isinstance(section.samples, list) and len(counts) != len(section.widths)):
+            raise ConfigError(f"{p}: field '{name}.samples': expected a count >= 2, or one count >= 2 per width")
     if cfg.dtype not in ("float32", "float64"):
         raise ConfigError(f"{p}: field 'dtype': expected float32 or float64, got {cfg.dtype!r}")
     return cfg

@@ -318,6 +318,8 @@ def resolve(text: str | Spec) -> tuple[Spec, NamedCorrelator | None]:
     """
     if isinstance(text, Spec):
         return text, None
+    if not isinstance(text, str) or not text.strip():
+        return parse_spec(text), None  # raises the "empty" error
     key = text.strip().lower().replace("-", "_")
     if key in NAMED:
         return NAMED[key].parsed, NAMED[key]

@@ -155,8 +155,12 @@ def fit_loglog(widths: Sequence[int], samples: Sequence[np.ndarray], kind: str =
     rng = np.random.default_rng(derive_seed(seed, "bootstrap", *widths))
     boot = np.empty((n_boot, len(widths)))
     for j, a in enumerate(arrs):
-        idx = rng.integers(0, a.size, size=(n_boot, a.size))
-        boot[:, j] = _stat(a[idx], kind, axis=1)
+        # resample in chunks of rows so that memory stays ~ 2^22 numbers whatever the sample count
+        rows = max(1, (1 << 22) // a.size)
+        for start in range(0, n_boot, rows):
+            stop = min(n_boot, start + rows)
+            idx = rng.integers(0, a.size, size=(stop - start, a.size))
+            boot[start:stop, j] = _stat(a[idx], kind, axis=1)
     with np.errstate(divide="ignore"):
         yb = np.log(np.abs(boot))
     ok = np.all(np.isfinite(yb), axis=1)
@@ -292,20 +296,24 @@ def analyse_sweep(correlator: str, cfg: MLPConfig, widths: Sequence[int], estima
 
 
 def run_sweep(correlators: Sequence[str], widths: Sequence[int] | str, *, activation: str = "relu", depth: int = 2,
-              num_samples: int = 256, seed: int = 0, d_in: int = 4, parameterization: str = "ntk",
+              num_samples: int | Sequence[int] = 256, seed: int = 0, d_in: int = 4, parameterization: str = "ntk",
               bias: bool = False, device: str = "cpu", dtype: torch.dtype = torch.float32, probes: int = 1,
               n_boot: int = 2000, tol: float = DEFAULT_TOL, progress: bool = True,
               memory_budget: float = 1.5e9) -> dict[str, SweepResult]:
     """Estimate correlators at each width (sharing the sampled networks), then fit and judge each.
 
     The networks at width n are drawn from a seed derived from ``(seed, activation, depth, n)``, so the widths are
-    independent and a rerun reproduces every number.
+    independent and a rerun reproduces every number. ``num_samples`` is one count for every width, or one count per
+    width (in the order of the sorted widths).
 
     >>> r = run_sweep(["c3"], "4,8,16", activation="relu", depth=1, num_samples=8, n_boot=50, progress=False)
     >>> r["c3"].verdict, r["c3"].zero_reason
     ('zero', 'piecewise-linear activation: d3f(x1)[a,b,c] has rank 3 > 2 weight layers')
     """
     ws = parse_widths(widths) if isinstance(widths, str) else parse_widths(list(widths))
+    counts = [int(num_samples)] * len(ws) if isinstance(num_samples, int) else [int(c) for c in num_samples]
+    if len(counts) != len(ws):
+        raise InnerworksError(f"samples: got {len(counts)} counts for {len(ws)} widths; give one, or one per width")
     base = MLPConfig(ws[0], depth, d_in, activation, parameterization, bias)
     resolved = [resolve(c) for c in correlators]  # validate every spec before any work
     # Inputs and training set are fixed across widths (from the base seed); only the networks change.
@@ -313,15 +321,15 @@ def run_sweep(correlators: Sequence[str], widths: Sequence[int] | str, *, activa
     dataset = default_dataset(d_in, seed) if any(n is not None and n.uses_dataset for _, n in resolved) else None
     per_width: dict[str, list[Estimate]] = {c: [] for c in correlators}
     with _progress(progress) as bar:
-        for w in ws:
+        for w, n_samp in zip(ws, counts, strict=True):
             cfg = base.with_width(w)
-            task = bar.add_task(f"{activation} d={depth} n={w}", total=num_samples) if bar else None
+            task = bar.add_task(f"{activation} d={depth} n={w}", total=n_samp) if bar else None
 
             def tick(done: int, task: Any = task) -> None:
                 if bar is not None:
                     bar.update(task, completed=done)
 
-            est = estimate_many(list(correlators), cfg, num_samples,
+            est = estimate_many(list(correlators), cfg, n_samp,
                                 seed=derive_seed(seed, "sweep", activation, depth, w), points=points,
                                 dataset=dataset, device=device, dtype=dtype, probes=probes,
                                 memory_budget=memory_budget, progress=tick)

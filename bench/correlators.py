@@ -1,0 +1,192 @@
+"""Benchmark: matrix-free correlator estimators against a Jacobian-materialising baseline, per Monte Carlo sample.
+
+Network: the [DG] MLP (NTK parameterisation, no biases), 2 hidden layers of width n, tanh, d_in = 4, float32, so
+P ≈ n² parameters. Quantities (one initialisation = one sample):
+
+- E[dΘ(x1,x2)/dt] under MSE gradient flow on the notes' 4-point training set;
+- C3 = ∂³f(x1)[∂f(x2), ∂f(x3), ∂f(x4)].
+
+Ours: :mod:`innerworks.wide.estimate` fast paths (gradients + nested jvps; O(P) memory).
+Baseline (written here): the Jacobian-contraction recipe of the torch.func NTK tutorial and neural-tangents'
+``implementation=1``, with derivatives of the kernel taken by ``jvp`` through it (as the notes' §7 JAX recipe):
+
+- dΘ/dt: J_D = vmap(jacrev(f))(X_D) materialised [N_D, P]; g = J_Dᵀ r; Θ12(θ) = the contraction of the
+  materialised Jacobian rows J(x1), J(x2) = vmap(jacrev(f))([x1, x2]); dΘ/dt = -jvp(Θ12, g).
+- C3: J(x2..x4) = vmap(jacrev(f)) materialised [3, P]; C3 = jvp(jvp(θ -> vmap(jacrev(f))([x1]) · J2, J3), J4).
+
+Each (method, quantity, width) runs in a fresh subprocess, so its peak RSS can be attributed to it: the reported
+memory is the peak RSS during the calls minus the RSS just before them (parameters already allocated).
+Run: ``python bench/correlators.py [--widths 256,...,16384] [--repeats 3] [--out bench/results/correlators.json]``.
+Times depend on the machine and its load; compare the ratio within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+QUANTITIES = ("dtheta_dt", "c3")
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _worker(method: str, quantity: str, width: int, repeats: int, threads: int, queue: mp.Queue) -> None:
+    import torch
+    from torch.func import jacrev, jvp, vmap
+
+    from innerworks.wide.estimate import FAST_PATHS, Workspace, default_dataset, default_points
+    from innerworks.wide.networks import MLPConfig, mlp_apply
+
+    torch.set_num_threads(threads)
+    cfg = MLPConfig(width=width, depth=2, activation="tanh")
+    params = cfg.init_params(1, seed=0)
+    pts = {k: v.float() for k, v in default_points(["x1", "x2", "x3", "x4"], cfg.d_in, seed=0).items()}
+    X, y = (t.float() for t in default_dataset(cfg.d_in, seed=0))
+
+    if method == "ours":
+        def run() -> float:
+            ws = Workspace(cfg, params, pts, (X, y))
+            return float(FAST_PATHS[quantity](ws, 0)[0])
+    else:
+        single = {k: v[0] for k, v in params.items()}
+
+        def f1(th: dict, x: torch.Tensor) -> torch.Tensor:
+            return mlp_apply(cfg, {k: v.unsqueeze(0) for k, v in th.items()}, x.reshape(1, -1))[0, 0]
+
+        def jac(th: dict, xs: torch.Tensor) -> dict:
+            return vmap(jacrev(f1), in_dims=(None, 0))(th, xs)  # materialised: [len(xs), *shape] per parameter
+
+        def rowdot(a: dict, i: int, b: dict, j: int) -> torch.Tensor:
+            return sum((a[k][i] * b[k][j]).sum() for k in a)
+
+        x12 = torch.stack([pts["x1"], pts["x2"]])
+        x1 = pts["x1"].reshape(1, -1)
+        x234 = torch.stack([pts["x2"], pts["x3"], pts["x4"]])
+
+        if quantity == "dtheta_dt":
+            def run() -> float:
+                JD = jac(single, X)
+                r = torch.stack([f1(single, X[i]) for i in range(X.shape[0])]).detach() - y
+                g = {k: torch.tensordot(r, JD[k], dims=1) for k in JD}
+                del JD
+
+                def theta12(th: dict) -> torch.Tensor:
+                    J12 = jac(th, x12)
+                    return rowdot(J12, 0, J12, 1)
+
+                return float(-jvp(theta12, (single,), (g,))[1])
+        else:
+            def run() -> float:
+                J234 = jac(single, x234)
+                v = [{k: J234[k][i] for k in J234} for i in range(3)]
+                del J234
+
+                def d1(th: dict) -> torch.Tensor:
+                    J1 = jac(th, x1)
+                    return sum((J1[k][0] * v[0][k]).sum() for k in J1)
+
+                def d2(th: dict) -> torch.Tensor:
+                    return jvp(d1, (th,), (v[1],))[1]
+
+                return float(jvp(d2, (single,), (v[2],))[1])
+
+    before = _rss_bytes()
+    try:
+        value = run()  # warm-up (and the value, for the agreement check)
+        times, cpus = [], []
+        for _ in range(repeats):
+            t0, c0 = time.perf_counter(), time.process_time()
+            run()
+            times.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        queue.put({"ok": True, "value": value, "time_s": sorted(times)[len(times) // 2],
+                   "cpu_s": sorted(cpus)[len(cpus) // 2], "peak_extra_bytes": max(0, peak - before),
+                   "num_params": cfg.num_params})
+    except (RuntimeError, MemoryError) as exc:  # e.g. an allocation failure
+        queue.put({"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:200]}", "num_params": cfg.num_params})
+
+
+def measure(method: str, quantity: str, width: int, repeats: int, threads: int, timeout: float) -> dict:
+    """Run one measurement in a fresh process; return its result dict."""
+    ctx = mp.get_context("spawn")
+    q: mp.Queue = ctx.Queue()
+    p = ctx.Process(target=_worker, args=(method, quantity, width, repeats, threads, q))
+    p.start()
+    p.join(timeout)
+    if p.is_alive():
+        p.kill()
+        p.join()
+        return {"ok": False, "error": f"timed out after {timeout:.0f} s"}
+    if p.exitcode != 0:
+        return {"ok": False, "error": f"process died (exit code {p.exitcode}; out of memory?)"}
+    return q.get()
+
+
+def baseline_bytes(quantity: str, width: int) -> float:
+    """Rough memory the baseline needs: materialised Jacobian rows plus their tangents, 4 bytes each."""
+    P = width * width + 5 * width
+    rows = 4 + 2 * 2 if quantity == "dtheta_dt" else 3 + 4
+    return 4.0 * P * rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--widths", default="256,512,1024,2048,4096,8192,16384")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=max(1, min(2, os.cpu_count() or 1)))
+    ap.add_argument("--max-baseline-gb", type=float, default=8.0,
+                    help="skip the baseline when its materialised Jacobians would exceed this")
+    ap.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")
+    ap.add_argument("--out", default="bench/results/correlators.json")
+    args = ap.parse_args(argv)
+    widths = [int(w) for w in args.widths.split(",")]
+    rows = []
+    print(f"{'quantity':10s} {'width':>6s} {'params':>11s} | {'ours s':>8s} {'MB':>7s} | {'baseline s':>10s} "
+          f"{'MB':>7s} | {'speed-up':>8s}", flush=True)
+    for width in widths:
+        for quantity in QUANTITIES:
+            ours = measure("ours", quantity, width, args.repeats, args.threads, args.timeout)
+            if baseline_bytes(quantity, width) > args.max_baseline_gb * 2**30:
+                base = {"ok": False, "error": f"skipped: needs ~{baseline_bytes(quantity, width) / 2**30:.1f} GiB "
+                        f"(> --max-baseline-gb {args.max_baseline_gb:g})"}
+            else:
+                base = measure("baseline", quantity, width, args.repeats, args.threads, args.timeout)
+            row = {"quantity": quantity, "width": width, "num_params": ours.get("num_params"), "ours": ours,
+                   "baseline": base}
+            if ours["ok"] and base["ok"]:
+                row["speedup"] = base["time_s"] / ours["time_s"]
+                row["agree_rel"] = abs(ours["value"] - base["value"]) / max(abs(base["value"]), 1e-30)
+            rows.append(row)
+
+            def cell(r: dict) -> str:
+                if not r["ok"]:
+                    return f"{'—':>8s} {'—':>7s}"
+                return f"{r['time_s']:8.3f} {r['peak_extra_bytes'] / 2**20:7.0f}"
+
+            sp = f"{row['speedup']:7.1f}x" if "speedup" in row else f"{'—':>8s}"
+            print(f"{quantity:10s} {width:6d} {row['num_params'] or 0:11d} | {cell(ours)} | {cell(base):>18s} | {sp}"
+                  + ("" if base["ok"] else f"   baseline: {base['error']}")
+                  + ("" if ours["ok"] else f"   ours: {ours['error']}"), flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"rows": rows, "threads": args.threads, "repeats": args.repeats}, indent=2) + "\n")
+    print(f"wrote {out}")
+    at_4096 = [r for r in rows if r["width"] == 4096 and "speedup" in r]
+    for r in at_4096:
+        verdict = "meets" if r["speedup"] >= 5 else "misses"
+        print(f"{r['quantity']} at width 4096: {r['speedup']:.1f}x faster ({verdict} the 5x target)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

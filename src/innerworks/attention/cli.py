@@ -1,0 +1,65 @@
+"""Command line of the attention lab (thin: parse arguments, call the library, print).
+
+- ``innerworks analyze attention RUN_DIR --out DIR``: decompose a trained ``seq2seq`` run's attention into
+  ``DIR/analysis.json`` plus figures (:func:`innerworks.attention.analyze.analyze_run`).
+- ``innerworks repro attention [--quick] [--device cuda] [--seed N] [--config PATH] --out DIR``: train, analyse and
+  check the claims (:func:`innerworks.attention.repro.run_attention_repro`); exit code 1 when a claim does not pass.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None:
+    """Add ``analyze attention`` and ``repro attention``."""
+
+    @analyze.command("attention")
+    def analyze_cmd(
+        run_dir: Path = typer.Argument(..., help="a run directory written by `innerworks train` (task: seq2seq)"),
+        out: Path = typer.Option(..., "--out", help="output folder for analysis.json and figures/"),
+        split: str = typer.Option("test", "--split", help="train, val or test"),
+        n_eval: int | None = typer.Option(None, "--n-eval", help="analyse only the first N rows of the split"),
+        batch_size: int = typer.Option(256, "--batch-size", help="rows per cached forward pass"),
+        k: int = typer.Option(5, "--k", help="top-k aligned positions for the dot ratios"),
+        quiet: bool = typer.Option(False, "--quiet", help="no progress output"),
+    ) -> None:
+        """Decompose a run's hidden states and attention scores (temporal / input / residual; nine terms)."""
+        from innerworks.attention.analyze import analyze_run
+
+        r = analyze_run(run_dir, out, split=split, n_eval=n_eval, batch_size=batch_size, k=k, progress=not quiet)
+        s = r.summary
+        typer.echo(f"{r.name} ({r.task}, {r.arch}): {s['n_sequences']} {split} rows analysed")
+        if s["has_attention"]:
+            typer.echo(f"  largest dot ratio: {s['largest_dot_ratio_term']} "
+                       f"({s['dot_ratios'][s['largest_dot_ratio_term']]:.3f}); input-driven share "
+                       f"{s['input_driven_dot_ratio']:.3f}; temporal attention diagonal on "
+                       f"{s['temporal_diagonal_fraction']:.0%} of steps")
+        else:
+            typer.echo(f"  {s['note']}")
+        typer.echo(f"wrote {r.json_path} and {len(r.figures)} figure(s) in {Path(out) / 'figures'}")
+
+    @repro.command("attention")
+    def repro_cmd(
+        out: Path = typer.Option(..., "--out", help="output folder"),
+        quick: bool = typer.Option(False, "--quick", help="small models and data (CPU, a few minutes)"),
+        device: str = typer.Option("cpu", "--device", help="cpu or cuda (training)"),
+        seed: int = typer.Option(0, "--seed", help="one seed drives every run"),
+        config: Path | None = typer.Option(None, "--config", help="settings YAML instead of "
+                                           "configs/repro/attention_{quick,full}.yaml"),
+        quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
+    ) -> None:
+        """Reproduce the attention paper's findings; write results.json, summary.md, runs/ and figures/."""
+        from innerworks.attention.repro import run_attention_repro
+
+        result = run_attention_repro(out, quick=quick, device=device, seed=seed, progress=not quiet, config=config)
+        n_pass = sum(c.passed is True for c in result.claims)
+        typer.echo(f"attention: {n_pass}/{len(result.claims)} claims passed in {result.wall_time_s:.0f} s; "
+                   f"results in {Path(out) / 'results.json'}")
+        for c in result.claims:
+            if c.passed is not True:
+                typer.echo(f"  not passed: {c.id}: measured {c.measured}")
+        if not result.all_passed:
+            raise typer.Exit(1)
