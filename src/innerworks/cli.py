@@ -51,11 +51,12 @@ def repro_all(
     device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
     seed: int = typer.Option(0, "--seed", help="one seed drives every random source"),
     stage: list[str] = typer.Option(None, "--stage", help="run only these stages (repeatable)"),
+    jobs: int = typer.Option(None, "--jobs", help="stages run at once (default: one per CPU core on cpu)"),
 ) -> None:
     """Run every reproduction, print the claims table and write one self-contained report.html."""
     from innerworks.repro import run_all
 
-    result = run_all(out, quick=quick, device=device, seed=seed, stages=stage or None)
+    result = run_all(out, quick=quick, device=device, seed=seed, stages=stage or None, jobs=jobs)
     typer.echo(f"report: {result.report}")
     raise typer.Exit(0 if result.all_passed else 1)
 
