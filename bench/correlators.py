@@ -20,7 +20,7 @@ Baseline (written here): the Jacobian-contraction recipe of the torch.func NTK t
 
 Each (method, quantity, width) runs in a fresh subprocess, so its peak RSS can be attributed to it: the reported
 memory is the peak RSS during the calls minus the RSS just before them (parameters already allocated).
-Run: ``python bench/correlators.py [--widths 256,...,16384] [--repeats 3] [--out bench/results/correlators.json]``.
+Run: ``python bench/correlators.py [--widths 256,...,16384] [--repeats 3] [--out runs/bench/correlators.json]``.
 Times depend on the machine and its load; compare the ratio within one run.
 """
 
@@ -33,7 +33,9 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 QUANTITIES = ("dtheta_dt", "c3")
 
@@ -45,13 +47,36 @@ def _rss_bytes() -> int:
 
 def _worker(method: str, quantity: str, width: int, repeats: int, threads: int, queue: mp.Queue) -> None:
     import torch
+
+    torch.set_num_threads(threads)
+    # Warm up the same code path on a tiny net first, so one-time library allocations are not charged to the method.
+    _make_run(method, quantity, 8, torch)[0]()
+    run, num_params = _make_run(method, quantity, width, torch)
+    before = _rss_bytes()
+    try:
+        value = run()  # warm-up (and the value, for the agreement check)
+        times, cpus = [], []
+        for _ in range(repeats):
+            t0, c0 = time.perf_counter(), time.process_time()
+            run()
+            times.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        queue.put({"ok": True, "value": value, "time_s": sorted(times)[len(times) // 2],
+                   "cpu_s": sorted(cpus)[len(cpus) // 2], "peak_extra_bytes": max(0, peak - before),
+                   "num_params": num_params})
+    except (RuntimeError, MemoryError) as exc:  # e.g. an allocation failure
+        queue.put({"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:200]}", "num_params": num_params})
+
+
+def _make_run(method: str, quantity: str, width: int, torch: Any) -> tuple[Callable[[], float], int]:
+    """(a closure computing one sample's value, the number of parameters); parameters are drawn here."""
     from torch.func import jacrev, jvp, vmap
 
     from innerworks.wide.estimate import FAST_PATHS, Workspace, default_dataset, default_points
     from innerworks.wide.networks import MLPConfig, mlp_apply
     from innerworks.wide.structured import StructuredWorkspace
 
-    torch.set_num_threads(threads)
     cfg = MLPConfig(width=width, depth=2, activation="tanh")
     params = cfg.init_params(1, seed=0)
     pts = {k: v.float() for k, v in default_points(["x1", "x2", "x3", "x4"], cfg.d_in, seed=0).items()}
@@ -108,21 +133,7 @@ def _worker(method: str, quantity: str, width: int, repeats: int, threads: int, 
 
                 return float(jvp(d2, (single,), (v[2],))[1])
 
-    before = _rss_bytes()
-    try:
-        value = run()  # warm-up (and the value, for the agreement check)
-        times, cpus = [], []
-        for _ in range(repeats):
-            t0, c0 = time.perf_counter(), time.process_time()
-            run()
-            times.append(time.perf_counter() - t0)
-            cpus.append(time.process_time() - c0)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        queue.put({"ok": True, "value": value, "time_s": sorted(times)[len(times) // 2],
-                   "cpu_s": sorted(cpus)[len(cpus) // 2], "peak_extra_bytes": max(0, peak - before),
-                   "num_params": cfg.num_params})
-    except (RuntimeError, MemoryError) as exc:  # e.g. an allocation failure
-        queue.put({"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:200]}", "num_params": cfg.num_params})
+    return run, cfg.num_params
 
 
 def measure(method: str, quantity: str, width: int, repeats: int, threads: int, timeout: float) -> dict:
@@ -161,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-gb", type=float, default=8.0,
                     help="skip a method whose parameter-sized vectors would exceed this many GiB")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")
-    ap.add_argument("--out", default="bench/results/correlators.json")
+    ap.add_argument("--out", default="runs/bench/correlators.json")
     args = ap.parse_args(argv)
     widths = [int(w) for w in args.widths.split(",")]
     rows = []

@@ -245,8 +245,10 @@ def lag_figure(out_dir: str | Path, name: str, lag: Sequence[float], offset: Seq
 
 
 def input_share_figure(out_dir: str | Path, name: str, shares: Mapping[str, float], title: str,
-                       threshold: float | None = None) -> list[Path]:
-    """Bars of the input-driven share per task (``shares``: task -> value), with an optional dashed threshold line.
+                       threshold: float | None = None,
+                       ylabel: str = "input-driven dot-ratio share") -> list[Path]:
+    """Bars of one value per label (default: the input-driven share per task), with an optional dashed threshold
+    line (``repro attention`` also draws its accuracy bars with it).
 
     >>> import tempfile
     >>> len(input_share_figure(tempfile.mkdtemp(), "input_share__demo", {"a": 0.1, "b": 0.4}, "demo", 0.2))
@@ -256,15 +258,17 @@ def input_share_figure(out_dir: str | Path, name: str, shares: Mapping[str, floa
 
     plt = _plt()
     names, values = list(shares), [_finite(v) for v in shares.values()]
-    pfig = go.Figure(go.Bar(x=names, y=values, marker_color=_COLORS[: len(names)]))
+    colors = [_COLORS[i % len(_COLORS)] for i in range(len(names))]
+    pfig = go.Figure(go.Bar(x=names, y=values, marker_color=colors))
     fig, ax = plt.subplots(figsize=(1.4 * len(names) + 2.5, 3.4))
-    ax.bar(names, values, color=_COLORS[: len(names)])
+    ax.bar(names, values, color=colors)
+    ax.tick_params(axis="x", labelrotation=30 if len(names) > 4 else 0, labelsize=8)
     if threshold is not None:
         pfig.add_hline(y=threshold, line_dash="dash", annotation_text="claim threshold")
         ax.axhline(threshold, ls="--", color="black", lw=0.8, label="claim threshold")
         ax.legend(fontsize=7)
-    pfig.update_layout(title=title, yaxis_title="input-driven dot-ratio share", height=380, width=560)
-    ax.set_ylabel("input-driven dot-ratio share")
+    pfig.update_layout(title=title, yaxis_title=ylabel, height=380, width=max(560, 110 * len(names)))
+    ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     ax.grid(True, axis="y", alpha=0.3)
     fig.tight_layout()

@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -190,11 +191,8 @@ def _acc(r: RunAnalysis | None) -> float | None:
     return None if r is None else r.metrics.get("phrase_accuracy")
 
 
-def _fig(runs: dict[str, RunAnalysis], name: str) -> str | None:
-    for r in runs.values():
-        if name in r.figures:
-            return f"figures/{name}.png"
-    return None
+def _fig(figs: Collection[str], name: str) -> str | None:
+    return f"figures/{name}.png" if name in figs else None
 
 
 def _missing(cid: str, statement: str, expected: str, names: list[str]) -> Claim:
@@ -202,7 +200,7 @@ def _missing(cid: str, statement: str, expected: str, names: list[str]) -> Claim
                  {"explanation": f"not evaluated: run(s) {', '.join(names)} are not in this configuration"})
 
 
-def accuracy_claim(runs: dict[str, RunAnalysis], archs: tuple[str, ...], cid: str) -> Claim:
+def accuracy_claim(runs: dict[str, RunAnalysis], archs: tuple[str, ...], cid: str, figs: Collection[str] = ()) -> Claim:
     """Test phrase accuracy >= :data:`ACCURACY_MIN` for each one-to-one run of ``archs``."""
     names = [f"one_to_one_{a}" for a in archs]
     who = ", ".join(a.upper() if a != "transformer" else "the transformer" for a in archs)
@@ -219,10 +217,10 @@ def accuracy_claim(runs: dict[str, RunAnalysis], archs: tuple[str, ...], cid: st
     if not ok:
         details["explanation"] = "below the threshold: " + ", ".join(
             f"{a} {v:.4f}" for a, v in measured.items() if v is None or v < ACCURACY_MIN)
-    return Claim(cid, statement, expected, measured, ok, _fig(runs, "accuracy__runs"), details)
+    return Claim(cid, statement, expected, measured, ok, _fig(figs, "accuracy__runs"), details)
 
 
-def mumu_claim(runs: dict[str, RunAnalysis], arch: str) -> Claim:
+def mumu_claim(runs: dict[str, RunAnalysis], arch: str, figs: Collection[str] = ()) -> Claim:
     """``muE_muD`` has the largest head-averaged dot ratio and it exceeds :data:`MUMU_MIN` (one-to-one)."""
     name = f"one_to_one_{arch}"
     cid = f"one_to_one_mumu_dominant_{arch}"
@@ -243,10 +241,10 @@ def mumu_claim(runs: dict[str, RunAnalysis], arch: str) -> Claim:
         details["explanation"] = (f"largest term is {s['largest_dot_ratio_term']}" if
                                   s["largest_dot_ratio_term"] != "muE_muD" else f"μE·μD ratio {value:.3f} <= "
                                   f"{MUMU_MIN}")
-    return Claim(cid, statement, expected, value, ok, _fig(runs, f"term_shares__{name}"), details)
+    return Claim(cid, statement, expected, value, ok, _fig(figs, f"term_shares__{name}"), details)
 
 
-def diagonal_claim(runs: dict[str, RunAnalysis], arch: str) -> Claim:
+def diagonal_claim(runs: dict[str, RunAnalysis], arch: str, figs: Collection[str] = ()) -> Claim:
     """The temporal-only attention peaks at ``t = s`` on >= :data:`DIAGONAL_MIN` of decoder steps (one-to-one)."""
     name = f"one_to_one_{arch}"
     cid = f"one_to_one_temporal_diagonal_{arch}"
@@ -269,10 +267,10 @@ def diagonal_claim(runs: dict[str, RunAnalysis], arch: str) -> Claim:
     if not ok:
         off = [i for i, v in enumerate(s["temporal_lag"]) if v != 0]
         details["explanation"] = f"off-diagonal at decoder steps {off}"
-    return Claim(cid, statement, expected, value, ok, _fig(runs, f"attention__{name}"), details)
+    return Claim(cid, statement, expected, value, ok, _fig(figs, f"attention__{name}"), details)
 
 
-def chi_claim(runs: dict[str, RunAnalysis]) -> Claim:
+def chi_claim(runs: dict[str, RunAnalysis], figs: Collection[str] = ()) -> Claim:
     """AO's ``chiE_muD`` signed share on eSCAN is several times AED's."""
     cid = "escan_chiE_muD_ao_vs_aed"
     statement = "On eSCAN, AO's encoder-input x decoder-temporal term χE·μD carries several times AED's share"
@@ -294,10 +292,10 @@ def chi_claim(runs: dict[str, RunAnalysis]) -> Claim:
     if not ok:
         details["explanation"] = (f"AO {ao:.4f} vs AED {aed:.4f}: " +
                                   ("below the floor" if ao < CHI_E_MU_D_FLOOR else "ratio below 3"))
-    return Claim(cid, statement, expected, {"ao": ao, "aed": aed}, ok, _fig(runs, "term_shares__escan_ao"), details)
+    return Claim(cid, statement, expected, {"ao": ao, "aed": aed}, ok, _fig(figs, "term_shares__escan_ao"), details)
 
 
-def lag_claim(runs: dict[str, RunAnalysis], arch: str) -> Claim:
+def lag_claim(runs: dict[str, RunAnalysis], arch: str, figs: Collection[str] = ()) -> Claim:
     """The temporal argmax lag follows eSCAN's mean offset (Pearson and mean absolute difference)."""
     name = f"escan_{arch}"
     cid = f"escan_lag_follows_offset_{arch}"
@@ -321,11 +319,11 @@ def lag_claim(runs: dict[str, RunAnalysis], arch: str) -> Claim:
     if not ok:
         details["explanation"] = (f"r = {r} (need >= {LAG_PEARSON_MIN}), mean |diff| = {mad:.3f} (need <= "
                                   f"{LAG_MEAN_ABS_DIFF_MAX:g})")
-    return Claim(cid, statement, expected, {"pearson": r, "mean_abs_diff": mad}, ok, _fig(runs, f"lag__{name}"),
+    return Claim(cid, statement, expected, {"pearson": r, "mean_abs_diff": mad}, ok, _fig(figs, f"lag__{name}"),
                  details)
 
 
-def input_share_claim(runs: dict[str, RunAnalysis], task: str, arch: str) -> Claim:
+def input_share_claim(runs: dict[str, RunAnalysis], task: str, arch: str, figs: Collection[str] = ()) -> Claim:
     """The input-driven dot-ratio share on ``task`` is at least :data:`INPUT_SHARE_FACTOR` x one-to-one's."""
     name, base = f"{task}_{arch}", f"one_to_one_{arch}"
     what = "natural translation" if task == "translation" else task
@@ -351,41 +349,43 @@ def input_share_claim(runs: dict[str, RunAnalysis], task: str, arch: str) -> Cla
         details["bleu"] = runs[name].metrics["bleu"]
     if not ok:
         details["explanation"] = f"{v:.4f} < {INPUT_SHARE_FACTOR:g} x {b:.4f}"
-    return Claim(cid, statement, expected, {task: v, "one_to_one": b}, ok, _fig(runs, f"input_share__{arch}"),
+    return Claim(cid, statement, expected, {task: v, "one_to_one": b}, ok, _fig(figs, f"input_share__{arch}"),
                  details)
 
 
-def transformer_claim(claims: list[Claim], runs: dict[str, RunAnalysis]) -> Claim:
+def transformer_claim(claims: list[Claim], runs: dict[str, RunAnalysis], figs: Collection[str] = ()) -> Claim:
     """Every transformer claim passes."""
     tc = [c for c in claims if c.id.endswith("_transformer")]
     statement = "The findings hold for the transformer as well as the RNN models"
-    expected = "every transformer claim (accuracy, μE·μD dominance, diagonal temporal attention, and eSCAN lag if run) " \
-               "passes"
+    expected = ("every transformer claim (accuracy, μE·μD dominance, diagonal temporal attention, and the eSCAN lag "
+                "if run) passes")
     measured = {c.id: c.passed for c in tc}
     if not tc or any(c.passed is None for c in tc):
         return Claim("transformer_findings_hold", statement, expected, measured or None, None, None,
                      {"explanation": "some transformer claims were not evaluated"})
     ok = all(c.passed for c in tc)
     return Claim("transformer_findings_hold", statement, expected, measured, ok,
-                 _fig(runs, "attention__one_to_one_transformer"), {"source": "issue text"})
+                 _fig(figs, "attention__one_to_one_transformer"), {"source": "issue text"})
 
 
-def check_claims(runs: dict[str, RunAnalysis]) -> list[Claim]:
-    """Every claim of the module docstring, from analysed runs keyed by run name."""
-    claims = [accuracy_claim(runs, ("ved", "aed", "ao"), "one_to_one_accuracy")]
+def check_claims(runs: dict[str, RunAnalysis], figures: Collection[str] | None = None) -> list[Claim]:
+    """Every claim of the module docstring, from analysed runs keyed by run name. ``figures`` are the figure names
+    a claim may link to (default: the runs' own figures)."""
+    figs = set(figures) if figures is not None else {f for r in runs.values() for f in r.figures}
+    claims = [accuracy_claim(runs, ("ved", "aed", "ao"), "one_to_one_accuracy", figs)]
     for arch in ("aed", "ao"):
-        claims += [mumu_claim(runs, arch), diagonal_claim(runs, arch)]
-    claims.append(chi_claim(runs))
+        claims += [mumu_claim(runs, arch, figs), diagonal_claim(runs, arch, figs)]
+    claims.append(chi_claim(runs, figs))
     for arch in ("aed", "ao"):
-        claims.append(lag_claim(runs, arch))
+        claims.append(lag_claim(runs, arch, figs))
     for task in ("sort", "translation"):
         archs = ["aed"] + sorted({n.split("_", 1)[1] for n in runs if n.startswith(f"{task}_")} - {"aed"})
-        claims += [input_share_claim(runs, task, a) for a in archs]
-    claims += [accuracy_claim(runs, ("transformer",), "one_to_one_accuracy_transformer"),
-               mumu_claim(runs, "transformer"), diagonal_claim(runs, "transformer")]
+        claims += [input_share_claim(runs, task, a, figs) for a in archs]
+    claims += [accuracy_claim(runs, ("transformer",), "one_to_one_accuracy_transformer", figs),
+               mumu_claim(runs, "transformer", figs), diagonal_claim(runs, "transformer", figs)]
     if "escan_transformer" in runs:
-        claims.append(lag_claim(runs, "transformer"))
-    claims.append(transformer_claim(claims, runs))
+        claims.append(lag_claim(runs, "transformer", figs))
+    claims.append(transformer_claim(claims, runs, figs))
     return claims
 
 
@@ -396,7 +396,8 @@ def _summary_figures(out: Path, runs: dict[str, RunAnalysis]) -> list[str]:
     names = []
     acc = {n: r.metrics.get("phrase_accuracy") for n, r in runs.items()}
     if acc:
-        F.input_share_figure(out, "accuracy__runs", acc, "test phrase accuracy per run", ACCURACY_MIN)
+        F.input_share_figure(out, "accuracy__runs", acc, "test phrase accuracy per run (greedy decoding)",
+                             ACCURACY_MIN, ylabel="test phrase accuracy")
         names.append("accuracy__runs")
     archs = sorted({n.split("_", 1)[1] if not n.startswith("one_to_one") else n[len("one_to_one_"):]
                     for n in runs})
@@ -469,7 +470,7 @@ def run_attention_repro(out: str | Path, quick: bool = True, device: str = "cpu"
                                    k=a.k, n_view=a.n_view, progress=progress)
         timings[name] = {"train_wall_s": round(t2 - t1, 2), "analysis_wall_s": round(time.perf_counter() - t2, 2)}
     figures = [f for r in runs.values() for f in r.figures] + _summary_figures(out, runs)
-    claims = check_claims(runs)
+    claims = check_claims(runs, figures)
     extra = {
         "config": {"quick": quick, "device": device, "seed": seed, "settings": cfg.model_dump(mode="json"),
                    "settings_file": str(cfg_path or base / ("attention_quick.yaml" if quick else

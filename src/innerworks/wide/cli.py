@@ -56,6 +56,7 @@ def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None
         device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
         float64: bool = typer.Option(False, "--float64", help="compute in float64"),
         n_boot: int = typer.Option(2000, "--n-boot", help="bootstrap resamples for the slope CI"),
+        method: str = typer.Option("auto", "--method", help="auto (structured where possible), autodiff or generic"),
         out: Path | None = typer.Option(None, "--out", help="write the sweep as JSON into this folder"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
     ) -> None:
@@ -70,7 +71,7 @@ def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None
         res = run_sweep([spec], widths, activation=activation, depth=depth, num_samples=samples, seed=seed,
                         d_in=d_in, parameterization=parameterization, bias=bias, device=device,
                         dtype=torch.float64 if float64 else torch.float32, probes=probes, n_boot=n_boot,
-                        progress=not quiet)[spec]
+                        progress=not quiet, method=method)[spec]
         typer.echo(res.table())
         if out is not None:
             write_json(Path(out) / "sweep.json", res.to_dict())

@@ -15,7 +15,10 @@ Jacobian and no P×P Hessian is formed: the memory per sample is a handful of pa
 
 Many networks are evaluated at once: parameters carry a leading sample axis (see :mod:`innerworks.wide.networks`).
 Vectors are cached per batch by a structural key, so correlators that share pieces (J(x1), H(x1)J(x2), ...) compute
-them once. Named correlators have hand-written fast paths that choose the cheapest shared pieces.
+them once. Named correlators have fast paths: hand-written torch.func compositions (``method="autodiff"``) and, by
+default, structured derivatives (:mod:`innerworks.wide.structured`), which keep every vector factored per layer and
+are one to two orders of magnitude faster at large width. The three evaluators agree to rounding (tested against
+dense Jacobian/Hessian contractions).
 
 >>> from innerworks.wide.networks import MLPConfig
 >>> est = estimate("ntk_diag", MLPConfig(width=16, depth=2, activation="relu"), num_samples=256, seed=0)
@@ -520,13 +523,13 @@ def _vectors_per_sample(specs: Sequence[tuple[Spec, NamedCorrelator | None]], me
 
 
 def auto_batch_size(cfg: MLPConfig, num_samples: int, vectors_per_sample: int, dtype: torch.dtype,
-                    memory_budget: float = 1.5e9) -> int:
+                    memory_budget: float = 1.0e9) -> int:
     """Samples per batch so that the cached vectors fit in ``memory_budget`` bytes (at least 1).
 
     >>> auto_batch_size(MLPConfig(width=64), 1000, 10, torch.float32)
     1000
     >>> auto_batch_size(MLPConfig(width=4096), 1000, 10, torch.float32)
-    2
+    1
     """
     itemsize = torch.empty((), dtype=dtype).element_size()
     per_sample = cfg.num_params * itemsize * max(vectors_per_sample, 1)
@@ -538,7 +541,7 @@ def estimate_many(correlators: Sequence[str | Spec], cfg: MLPConfig, num_samples
                   dataset: tuple[torch.Tensor, torch.Tensor] | None = None, probes: int = 1,
                   batch_size: int | None = None, device: str | torch.device = "cpu",
                   dtype: torch.dtype = torch.float32, exact_probes: bool = False, method: str = "auto",
-                  memory_budget: float = 1.5e9,
+                  memory_budget: float = 1.0e9,
                   progress: Callable[[int], None] | None = None) -> dict[str, Estimate]:
     """Estimate several correlators on the same sampled networks (sharing gradients and HVPs).
 

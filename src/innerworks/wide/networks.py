@@ -230,16 +230,23 @@ class MLPConfig:
         """
         shapes = self.param_shapes()
         block = self.init_block()
-        parts: dict[str, list[torch.Tensor]] = {k: [] for k in shapes}
+        out = {k: torch.empty((num_samples, *shape), device=device, dtype=dtype) for k, shape in shapes.items()}
         gen = torch.Generator(device=device)
         end = first_sample + num_samples
         for b in range(first_sample // block, (end + block - 1) // block):
             gen.manual_seed(derive_seed(seed, "init", b))
             lo, hi = max(first_sample - b * block, 0), min(end - b * block, block)
+            dst = slice(b * block + lo - first_sample, b * block + hi - first_sample)
             for k, shape in shapes.items():
-                draw = torch.randn((block, *shape), generator=gen, device=device, dtype=dtype)
-                parts[k].append(draw[lo:hi] * self._init_std(k, shape))
-        return {k: torch.cat(v) for k, v in parts.items()}
+                if lo == 0 and hi == block:  # a whole block: draw straight into place
+                    torch.randn((block, *shape), generator=gen, device=device, dtype=dtype, out=out[k][dst])
+                else:
+                    out[k][dst] = torch.randn((block, *shape), generator=gen, device=device, dtype=dtype)[lo:hi]
+        for k, shape in shapes.items():
+            std = self._init_std(k, shape)
+            if std != 1.0:
+                out[k].mul_(std)
+        return out
 
     def init_block(self) -> int:
         """Samples per random block: 64 for small nets, fewer when one network is large (at most ~2^22 numbers).

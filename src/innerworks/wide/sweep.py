@@ -299,7 +299,7 @@ def run_sweep(correlators: Sequence[str], widths: Sequence[int] | str, *, activa
               num_samples: int | Sequence[int] = 256, seed: int = 0, d_in: int = 4, parameterization: str = "ntk",
               bias: bool = False, device: str = "cpu", dtype: torch.dtype = torch.float32, probes: int = 1,
               n_boot: int = 2000, tol: float = DEFAULT_TOL, progress: bool = True,
-              memory_budget: float = 1.5e9) -> dict[str, SweepResult]:
+              memory_budget: float = 1.0e9, method: str = "auto") -> dict[str, SweepResult]:
     """Estimate correlators at each width (sharing the sampled networks), then fit and judge each.
 
     The networks at width n are drawn from a seed derived from ``(seed, activation, depth, n)``, so the widths are
@@ -332,7 +332,7 @@ def run_sweep(correlators: Sequence[str], widths: Sequence[int] | str, *, activa
             est = estimate_many(list(correlators), cfg, n_samp,
                                 seed=derive_seed(seed, "sweep", activation, depth, w), points=points,
                                 dataset=dataset, device=device, dtype=dtype, probes=probes,
-                                memory_budget=memory_budget, progress=tick)
+                                memory_budget=memory_budget, method=method, progress=tick)
             for c in correlators:
                 per_width[c].append(est[c])
     return {c: analyse_sweep(c, base, ws, per_width[c], n_boot=n_boot, seed=seed, tol=tol) for c in correlators}

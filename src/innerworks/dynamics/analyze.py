@@ -1,0 +1,447 @@
+"""Analyse a trained run's dynamics: fixed points, manifold dimension, linearisation, readout geometry, word counts.
+
+:func:`analyze_run` loads a run directory (written by :func:`innerworks.train.train`) and calls
+:func:`analyze_model`, which writes ``analysis.json``, ``fixed_points.safetensors``/``.json`` and figures:
+
+**Classifiers** (``task: classification``):
+
+1. Visited states: the cell states of ``n_docs`` test documents, up to each document's length.
+2. Fixed points at x* = 0 (no word: a zero input vector) with :func:`~innerworks.dynamics.find_fixed_points`
+   from ``n_starts`` visited states (per-point Newton/LM, certificate ``‖F(h) − h‖ < 1e-8``; duplicates merged
+   within ``unique_tol``, 0.025 by default, Aitken's manifold setting). Slow points (stalled local minima of q with
+   speed < ``slow_tol``) are kept apart.
+3. Manifold dimension on the fixed (and slow) points, as the notes ask (integration notes §8): PCA dimension at 90%
+   and 95% of the variance, participation ratio. The all-visited-states figure is reported beside it.
+4. Linearisation at up to ``n_linearize`` manifold points: eigenvalues sorted by ``|λ|`` with time constants, the
+   left eigenvectors of the slowest modes and their alignment with the readout: ``|cos|`` between ``l₁`` and the
+   readout direction ``w_last − w_first`` (for 2 classes, exactly the logit-difference direction).
+5. Readout geometry: pairwise readout angles against the regular-simplex angle, and span fractions.
+6. Word-count prediction (:func:`~innerworks.dynamics.word_count_prediction` on the training split) compared with
+   the measured fixed-point dimension at the same variance thresholds.
+
+**Flip-flops** (``task: flipflop``): fixed points at zero input from visited states with ``mode="both"`` and
+``noise_scale=1`` (the settings that recover the full skeleton, saddles included), their unstable-mode histogram,
+whether they form the 3ⁿ lattice (2ⁿ stable memories), the attractor audit, and the readout at each point.
+
+Figures (``figures/``): ``pca3d__<run>``, ``eigenvalues__<run>``, ``readout__<run>`` and, for classifiers,
+``variance__<run>`` (predicted vs measured dimension).
+
+>>> AnalysisSettings().n_starts
+1024
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from innerworks.dynamics import figures as F
+from innerworks.dynamics.fixed_points import FixedPoints, find_fixed_points
+from innerworks.dynamics.geometry import pca_dimension, readout_angles
+from innerworks.dynamics.linearize import eigsorted, time_constants
+from innerworks.dynamics.orbits import audit_attractors
+from innerworks.dynamics.step import as_step
+from innerworks.dynamics.toys import expected_unstable_counts
+from innerworks.dynamics.wordcount import compare_dimensions, word_count_prediction
+from innerworks.errors import InnerworksError
+from innerworks.utils.io import write_json
+
+THRESHOLDS = (0.9, 0.95)
+
+
+class AnalysisSettings(BaseModel):
+    """How a run is analysed (all have working defaults; ``configs/repro/integration_*.yaml`` set them too).
+
+    >>> AnalysisSettings(n_docs=100).n_docs
+    100
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    n_docs: int = Field(500, ge=1, description="test documents (or flip-flop trials) whose states are collected")
+    max_states: int = Field(5000, ge=10, description="visited states kept (seeded subsample) for the all-states PCA")
+    n_starts: int = Field(1024, ge=1, description="starts of the fixed-point search (seeded subset of the states)")
+    unique_tol: float = Field(0.025, gt=0, description="classifiers: fixed points closer than this are merged "
+                              "(Aitken's manifold setting)")
+    mode: Literal["newton", "explore", "both"] = Field("newton", description="classifiers' fixed-point search mode")
+    noise_scale: float = Field(0.0, ge=0, description="classifiers: noise added to the starts")
+    batch_size: int = Field(256, ge=1, description="starts polished at once (bounds the [B, S, S] memory)")
+    n_linearize: int = Field(200, ge=1, description="manifold points linearised with eigenvectors")
+    n_modes: int = Field(3, ge=1, description="slowest modes whose left eigenvectors are kept")
+    n_trajectories: int = Field(40, ge=0, description="trajectories drawn in the 3-D PCA figure")
+    flipflop_mode: Literal["newton", "explore", "both"] = Field("both", description="flip-flop search mode")
+    flipflop_noise: float = Field(1.0, ge=0, description="flip-flop start noise (tanh-scale states)")
+    flipflop_unique_tol: float = Field(1e-3, gt=0)
+    figures: bool = True
+    seed: int = 0
+
+
+@dataclass
+class RunAnalysis:
+    """What :func:`analyze_model` found: ``summary`` (the plain-JSON ``analysis.json`` body), the fixed points and
+    the names of the figures written."""
+
+    name: str
+    task: str
+    summary: dict[str, Any]
+    fixed_points: FixedPoints
+    figures: list[str] = field(default_factory=list)
+    json_path: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "task": self.task, **self.summary, "figures": self.figures}
+
+
+# ------------------------------------------------------------------------------------------------------ helpers
+def _pca_dict(x: torch.Tensor, top: int = 10) -> dict[str, Any] | None:
+    """PCA summary of a point cloud; None when it has fewer than 2 distinct points."""
+    if x.shape[0] < 2 or float((x - x.mean(0)).abs().max()) == 0.0:
+        return None
+    r = pca_dimension(x, THRESHOLDS)
+    return {"n_points": int(x.shape[0]), "explained": [round(float(v), 6) for v in r.explained[:top]],
+            "dimensions": {str(k): v for k, v in r.dimensions.items()},
+            "participation_ratio": round(r.participation_ratio, 4)}
+
+
+def _basis(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean, top-k principal directions ``[k, S]`` and explained fractions of ``x`` (zero-padded when rank < k)."""
+    mu = x.mean(0)
+    xc = x - mu
+    _, s, vh = torch.linalg.svd(xc, full_matrices=False)
+    var = s**2
+    frac = var / var.sum().clamp_min(1e-300)
+    comps = torch.zeros(k, x.shape[1], dtype=x.dtype)
+    n = min(k, vh.shape[0])
+    comps[:n] = vh[:n]
+    ex = torch.zeros(k, dtype=x.dtype)
+    ex[:n] = frac[:n]
+    return mu, comps, ex
+
+
+def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``|cos|`` between complex columns ``a [K, S]`` and a real vector ``b [S]``."""
+    b = b.to(a.dtype)
+    dots = (a @ b).abs()
+    return (dots / (a.abs().pow(2).sum(-1).sqrt() * b.abs().pow(2).sum().sqrt()).clamp_min(1e-300)).real.double()
+
+
+def _valid_states(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    mask = torch.arange(states.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
+    return states[mask]
+
+
+def _subsample(x: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    return x if x.shape[0] <= n else x[torch.randperm(x.shape[0], generator=gen)[:n]]
+
+
+def _stats(v: torch.Tensor) -> dict[str, float] | None:
+    if v.numel() == 0:
+        return None
+    v = v.double()
+    return {"median": float(v.median()), "min": float(v.min()), "max": float(v.max()), "mean": float(v.mean())}
+
+
+def linearize_modes(model: Any, points: torch.Tensor, readout: torch.Tensor, n_modes: int = 3,
+                    chunk: int = 32) -> dict[str, Any]:
+    """Eigenvalues and the slowest modes' left eigenvectors at ``points`` (zero input), and their readout alignment.
+
+    Chunked so only ``n_modes`` left vectors per point are kept. ``readout`` is ``[C, S]``; the alignment direction
+    is ``w_last − w_first`` (for 2 classes, the logit-difference direction; for ordered classes, most positive minus
+    most negative).
+
+    >>> import torch
+    >>> rnn = torch.nn.RNN(2, 3, bias=False)
+    >>> out = linearize_modes(rnn, torch.zeros(2, 3), torch.eye(3)[:2])
+    >>> sorted(out)[:3], out["eigenvalues"].shape
+    (['alignment', 'eigenvalues', 'left'], torch.Size([2, 3]))
+    """
+    step = as_step(model)
+    pts = step.cast(points)
+    w = readout.detach().to(torch.float64).cpu()
+    direction = w[-1] - w[0]
+    vals, lefts = [], []
+    for i in range(0, pts.shape[0], chunk):
+        h = pts[i:i + chunk]
+        eig = eigsorted(step.jacobian(step.zero_inputs(h.shape[0]), h), vectors=True)
+        vals.append(eig.eigenvalues.cpu())
+        lefts.append(eig.left[..., :n_modes].cpu())
+    ev = torch.cat(vals) if vals else torch.zeros(0, pts.shape[1], dtype=torch.complex128)
+    left = torch.cat(lefts) if lefts else torch.zeros(0, pts.shape[1], n_modes, dtype=torch.complex128)
+    align = torch.stack([_cos(left[:, :, m], direction) for m in range(left.shape[-1])], 1) if len(left) else \
+        torch.zeros(0, n_modes, dtype=torch.float64)
+    per_class = torch.stack([_cos(left[:, :, 0], w[c]) for c in range(w.shape[0])], 1) if len(left) else \
+        torch.zeros(0, w.shape[0], dtype=torch.float64)
+    return {"eigenvalues": ev, "left": left, "alignment": align, "per_class_alignment": per_class}
+
+
+# ------------------------------------------------------------------------------------------------- classifiers
+def analyze_classifier(model: nn.Module, data: Any, *, name: str, settings: AnalysisSettings,
+                       metrics: dict[str, Any] | None = None, out: Path | None = None,
+                       fig_out: Path | None = None, progress: bool = False) -> RunAnalysis:
+    """Analyse an :class:`~innerworks.models.classifier.RNNClassifier` on its data splits (see the module doc)."""
+    s = settings
+    gen = torch.Generator().manual_seed(s.seed)
+    test = data.test
+    n = min(s.n_docs, len(test))
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        hs = model.states(test.tokens[:n]).detach().to(torch.float64)
+    lengths = test.lengths[:n]
+    states = _valid_states(hs, lengths)
+    doc_len = {"max": int(test.lengths.max()), "mean": float(test.lengths.double().mean())}
+    fps = find_fixed_points(model, states, n_starts=s.n_starts, unique_tol=s.unique_tol, mode=s.mode,
+                            noise_scale=s.noise_scale, batch_size=s.batch_size, seed=s.seed, progress=progress)
+    t_fp = time.perf_counter()
+    slow = fps.slow if fps.slow is not None else fps.subset(slice(0, 0))
+    manifold = torch.cat([fps.points, slow.points]).cpu()
+    man_unstable = torch.cat([fps.n_unstable, slow.n_unstable]).cpu()
+    sub_states = _subsample(states, s.max_states, gen)
+    man_pca = _pca_dict(manifold)
+    states_pca = _pca_dict(sub_states)
+
+    readout = model.readout.weight.detach().to(torch.float64).cpu()
+    lin_pts = _subsample(manifold, s.n_linearize, gen) if manifold.shape[0] else manifold
+    lin = linearize_modes(model, lin_pts, readout, n_modes=s.n_modes) if lin_pts.shape[0] else None
+    geo = readout_angles(readout) if readout.shape[0] >= 2 else None
+    wc = word_count_prediction(data.train, THRESHOLDS)
+    comp = compare_dimensions(wc, pca_dimension(manifold, THRESHOLDS)) if man_pca is not None else None
+
+    summary: dict[str, Any] = {
+        "cell": model.cell.kind, "hidden_size": int(model.cell.hidden_size), "state_size": int(model.cell.state_size),
+        "num_classes": int(model.num_classes), "class_names": list(test.class_names),
+        "metrics": metrics or {}, "document_length": doc_len, "n_docs": n, "n_states": int(states.shape[0]),
+        "fixed_points": {
+            "n": len(fps), "n_slow": len(slow), "unstable_histogram": {str(k): v for k, v in
+                                                                      fps.unstable_histogram().items()},
+            "max_residual": float(fps.residuals.max()) if len(fps) else None,
+            "all_certified": bool(len(fps) > 0 and bool(fps.converged.all()) and float(fps.residuals.max()) < 1e-8),
+            "outcomes": fps.meta.get("outcomes", {}), "n_starts": fps.meta.get("n_starts"),
+            "time_s": round(fps.meta.get("time_s", 0.0), 3), "tol": fps.meta.get("tol"),
+            "unique_tol": s.unique_tol, "mode": s.mode, "input": "zero vector (no word)",
+            "notes": fps.meta.get("notes", []),
+        },
+        "manifold": {"points": "certified fixed points plus slow points", "pca": man_pca},
+        "states": {"points": "visited states (subsample)", "pca": states_pca},
+    }
+    if lin is not None:
+        ev = lin["eigenvalues"]
+        top = ev[:, 0].abs()
+        tau = time_constants(ev[:, :1])[:, 0]
+        summary["linearization"] = {
+            "n_points": int(ev.shape[0]),
+            "top_abs_eigenvalue": _stats(top),
+            "second_abs_eigenvalue": _stats(ev[:, 1].abs()) if ev.shape[1] > 1 else None,
+            "top_time_constant_median": float(tau.median()),
+            "top_abs_log_eigenvalue_median": float(top.log().abs().median()),
+            "readout_direction": "w_last - w_first",
+            "alignment_top_mode": _stats(lin["alignment"][:, 0]),
+            "alignment_per_mode_median": [float(v) for v in lin["alignment"].median(0).values],
+            "alignment_per_class_median": [float(v) for v in lin["per_class_alignment"].median(0).values],
+            "chance_alignment": math.sqrt(2 / (math.pi * readout.shape[1])),
+        }
+    else:
+        summary["linearization"] = None
+    if geo is not None:
+        c = geo.angles.shape[0]
+        iu = torch.triu_indices(c, c, 1)
+        pair = geo.angles[iu[0], iu[1]]
+        summary["readout"] = {"angles": [[round(float(a), 4) for a in row] for row in geo.angles],
+                              "pair_angles": [round(float(a), 4) for a in pair], "simplex_angle": geo.simplex_angle,
+                              "mean_deviation": geo.deviation,
+                              "max_deviation": float((pair - geo.simplex_angle).abs().max()),
+                              "span_fraction": [round(float(v), 4) for v in geo.span_fraction]}
+    summary["wordcount"] = {
+        "explained": [round(float(v), 6) for v in wc.explained[:10]],
+        "dimensions": {str(k): v for k, v in wc.dimensions.items()},
+        "participation_ratio": round(wc.participation_ratio, 4),
+        "agree": None if comp is None else {str(k): v for k, v in comp.agree.items()},
+    }
+    summary["timing_s"] = {"states_and_fixed_points": round(t_fp - t0, 3), "total": round(time.perf_counter() - t0, 3)}
+
+    figs: list[str] = []
+    if s.figures and fig_out is not None:
+        figs = _classifier_figures(fig_out, name, hs, lengths, test.labels[:n], list(test.class_names), fps,
+                                   manifold, man_unstable, lin, readout, summary, s)
+    result = RunAnalysis(name, "classification", summary, fps, figs)
+    _write(result, out)
+    return result
+
+
+def _classifier_figures(fig_out: Path, name: str, hs: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor,
+                        class_names: list[str], fps: FixedPoints, manifold: torch.Tensor, man_unstable: torch.Tensor,
+                        lin: dict[str, Any] | None, readout: torch.Tensor, summary: dict[str, Any],
+                        s: AnalysisSettings) -> list[str]:
+    figs = []
+    cell = f"{summary['cell']}-{summary['hidden_size']}"
+    # PCA basis of the manifold (the object of interest); fall back to the states when it has < 3 points
+    base = manifold if manifold.shape[0] >= 3 else _valid_states(hs, lengths)
+    mu, comps, ex = _basis(base, 3)
+    nt = min(s.n_trajectories, hs.shape[0])
+    trajs = [((hs[i, : int(lengths[i])] - mu) @ comps.T).tolist() for i in range(nt)]
+    lab = labels[:nt]
+    tl = lab.tolist() if lab.dim() == 1 else None
+    slow_n = summary["fixed_points"]["n_slow"]
+    fp_pts = manifold[: manifold.shape[0] - slow_n]
+    slow_pts = manifold[manifold.shape[0] - slow_n:]
+    F.pca3d_figure(fig_out, f"pca3d__{name}", trajs, ((fp_pts - mu) @ comps.T).tolist(),
+                   man_unstable[: fp_pts.shape[0]].tolist(),
+                   f"{name} ({cell}): {len(fps)} fixed points, {slow_n} slow points, in the fixed points' top PCs",
+                   slow=((slow_pts - mu) @ comps.T).tolist() if slow_n else None, trajectory_labels=tl,
+                   class_names=class_names, explained=ex.tolist())
+    figs.append(f"pca3d__{name}")
+    if lin is not None:
+        ev = lin["eigenvalues"]
+        k = min(ev.shape[0], 100)
+        nu = (ev[:k].abs() > 1 + 1e-7).sum(-1)
+        F.eigenvalues_figure(fig_out, f"eigenvalues__{name}", ev[:k].real.tolist(), ev[:k].imag.tolist(),
+                             nu.tolist(), f"{name} ({cell}): Jacobian eigenvalues at {k} fixed/slow points")
+        figs.append(f"eigenvalues__{name}")
+    if "readout" in summary and manifold.shape[0] >= 1:
+        mu2, comps2, _ = _basis(manifold if manifold.shape[0] >= 2 else base, 2)
+        F.readout_figure(fig_out, f"readout__{name}", ((manifold - mu2) @ comps2.T).tolist(),
+                         (readout @ comps2.T).tolist(), class_names, summary["readout"]["angles"],
+                         summary["readout"]["simplex_angle"], f"{name} ({cell}): readout geometry",
+                         n_unstable=man_unstable.tolist())
+        figs.append(f"readout__{name}")
+    profiles = {}
+    if summary["manifold"]["pca"] is not None:
+        profiles["fixed/slow points"] = summary["manifold"]["pca"]["explained"]
+    if summary["states"]["pca"] is not None:
+        profiles["all visited states"] = summary["states"]["pca"]["explained"]
+    profiles["word-count prediction"] = summary["wordcount"]["explained"]
+    pred = summary["wordcount"]["dimensions"]["0.95"]
+    meas = None if summary["manifold"]["pca"] is None else summary["manifold"]["pca"]["dimensions"]["0.95"]
+    F.variance_figure(fig_out, f"variance__{name}", profiles,
+                      f"{name} ({cell}): dimension at 95% — predicted {pred}, measured {meas}")
+    figs.append(f"variance__{name}")
+    return figs
+
+
+# -------------------------------------------------------------------------------------------------- flip-flops
+def lattice_counts(n_bits: int) -> dict[str, int]:
+    """The 3ⁿ flip-flop lattice as ``{unstable modes: count}`` with string keys (``{"0": 8, "1": 12, ...}``).
+
+    >>> lattice_counts(2)
+    {'0': 4, '1': 4, '2': 1}
+    """
+    return {str(k): v for k, v in expected_unstable_counts(n_bits).items()}
+
+
+def analyze_flipflop(model: nn.Module, data: Any, *, name: str, settings: AnalysisSettings,
+                     metrics: dict[str, Any] | None = None, out: Path | None = None, fig_out: Path | None = None,
+                     progress: bool = False) -> RunAnalysis:
+    """Analyse a :class:`~innerworks.dynamics.task.FlipFlopModel`: the fixed-point skeleton and the audit."""
+    s = settings
+    test = data.test
+    n = min(s.n_docs, len(test))
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        hs = model.states(test.inputs[:n]).detach().to(torch.float64)
+    fps = find_fixed_points(model, hs, n_starts=s.n_starts, mode=s.flipflop_mode, noise_scale=s.flipflop_noise,
+                            unique_tol=s.flipflop_unique_tol, batch_size=s.batch_size, seed=s.seed, progress=progress)
+    newton = find_fixed_points(model, hs, n_starts=s.n_starts, unique_tol=s.flipflop_unique_tol,
+                               batch_size=s.batch_size, seed=s.seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        audit = audit_attractors(model, hs[:, -1], fps)
+    n_bits = int(model.n_bits)
+    hist = {str(k): v for k, v in fps.unstable_histogram().items()}
+    with torch.no_grad():
+        outputs = model.readout(fps.points.to(model.readout.weight.dtype)).double()
+    stable_out = outputs[fps.stable]
+    patterns = {tuple(int(v) for v in torch.sign(o).tolist()) for o in stable_out}
+    certified = bool(len(fps) > 0 and bool(fps.converged.all()) and float(fps.residuals.max()) < 1e-8)
+    summary: dict[str, Any] = {
+        "cell": model.cell.kind, "hidden_size": int(model.cell.hidden_size), "state_size": int(model.cell.state_size),
+        "n_bits": n_bits, "metrics": metrics or {},
+        "fixed_points": {"n": len(fps), "n_slow": 0 if fps.slow is None else len(fps.slow),
+                         "unstable_histogram": hist, "max_residual": float(fps.residuals.max()) if len(fps) else None,
+                         "all_certified": certified, "outcomes": fps.meta.get("outcomes", {}),
+                         "n_starts": fps.meta.get("n_starts"), "time_s": round(fps.meta.get("time_s", 0.0), 3),
+                         "mode": s.flipflop_mode, "noise_scale": s.flipflop_noise, "tol": fps.meta.get("tol")},
+        "newton_only": {"unstable_histogram": {str(k): v for k, v in newton.unstable_histogram().items()},
+                        "outcomes": newton.meta.get("outcomes", {}), "all_certified": bool(
+                            len(newton) > 0 and float(newton.residuals.max()) < 1e-8)},
+        "lattice": {"expected": lattice_counts(n_bits), "matches": hist == lattice_counts(n_bits)},
+        "memories": {"n_stable": int(fps.stable.sum()), "distinct_sign_patterns": len(patterns),
+                     "expected": 2**n_bits},
+        "audit": {"complete": audit.complete, "n_attractors": len(audit.attractors),
+                  "n_missing": len(audit.missing), "summary": audit.summary()},
+        "timing_s": {"total": round(time.perf_counter() - t0, 3)},
+    }
+    figs: list[str] = []
+    if s.figures and fig_out is not None and len(fps):
+        cell = f"{summary['cell']}-{summary['hidden_size']}"
+        mu, comps, ex = _basis(hs.reshape(-1, hs.shape[-1]), 3)
+        nt = min(s.n_trajectories, hs.shape[0])
+        trajs = [((hs[i] - mu) @ comps.T).tolist() for i in range(nt)]
+        F.pca3d_figure(fig_out, f"pca3d__{name}", trajs, ((fps.points - mu) @ comps.T).tolist(),
+                       fps.n_unstable.tolist(), f"{name} ({cell}): {len(fps)} fixed points "
+                       f"({hist.get('0', 0)} stable)", explained=ex.tolist())
+        F.eigenvalues_figure(fig_out, f"eigenvalues__{name}", fps.eigenvalues.real.tolist(),
+                             fps.eigenvalues.imag.tolist(), fps.n_unstable.tolist(),
+                             f"{name} ({cell}): Jacobian eigenvalues at the fixed points")
+        F.flipflop_readout_figure(fig_out, f"readout__{name}", outputs.tolist(), fps.n_unstable.tolist(),
+                                  f"{name}: readout at each fixed point")
+        figs = [f"pca3d__{name}", f"eigenvalues__{name}", f"readout__{name}"]
+    result = RunAnalysis(name, "flipflop", summary, fps, figs)
+    _write(result, out)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------- entry points
+def _write(result: RunAnalysis, out: Path | None) -> None:
+    if out is None:
+        return
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    result.fixed_points.save(out / "fixed_points")
+    result.json_path = out / "analysis.json"
+    write_json(result.json_path, result.to_dict())
+
+
+def analyze_model(model: nn.Module, data: Any, *, task: str, name: str, settings: AnalysisSettings | None = None,
+                  metrics: dict[str, Any] | None = None, out: str | Path | None = None,
+                  fig_out: str | Path | None = None, progress: bool = False) -> RunAnalysis:
+    """Analyse a trained model of ``task`` (``classification`` or ``flipflop``); write into ``out`` (analysis.json,
+    fixed points) and ``fig_out/figures`` (default: ``out``)."""
+    settings = settings or AnalysisSettings()
+    out_p = None if out is None else Path(out)
+    fig_p = out_p if fig_out is None else Path(fig_out)
+    model = model.cpu().eval()
+    if task == "classification":
+        return analyze_classifier(model, data, name=name, settings=settings, metrics=metrics, out=out_p,
+                                  fig_out=fig_p, progress=progress)
+    if task == "flipflop":
+        return analyze_flipflop(model, data, name=name, settings=settings, metrics=metrics, out=out_p,
+                                fig_out=fig_p, progress=progress)
+    raise InnerworksError(f"analyze dynamics: task {task!r} is not supported (expected a 'classification' or "
+                          "'flipflop' run)")
+
+
+def analyze_run(run_dir: str | Path, out: str | Path, settings: AnalysisSettings | None = None,
+                progress: bool = False) -> RunAnalysis:
+    """Load ``run_dir`` (a finished :func:`innerworks.train.train` run) and analyse it into ``out``.
+
+    >>> analyze_run("/nonexistent", "/tmp/x")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    innerworks.errors.InnerworksError: /nonexistent: not a run directory (no config.yaml)
+    """
+    from innerworks.train.run import load_run
+
+    run = load_run(run_dir)
+    test_metrics = run.metrics.get("test", {}) if isinstance(run.metrics, dict) else {}
+    return analyze_model(run.model, run.data, task=run.recipe.task, name=run.recipe.name, settings=settings,
+                         metrics=test_metrics, out=out, progress=progress)
+
+
+__all__ = ["AnalysisSettings", "RunAnalysis", "analyze_classifier", "analyze_flipflop", "analyze_model",
+           "analyze_run", "lattice_counts", "linearize_modes"]

@@ -1,0 +1,77 @@
+"""Command line of the dynamics lab (thin: parse arguments, call the library, print).
+
+- ``innerworks analyze dynamics RUN_DIR --out DIR``: fixed points, manifold dimension, linearisation, readout
+  geometry and word-count prediction of a trained ``classification`` or ``flipflop`` run, written to
+  ``DIR/analysis.json`` plus figures (:func:`innerworks.dynamics.analyze.analyze_run`).
+- ``innerworks repro integration [--quick] [--device cuda] [--seed N] [--config PATH] --out DIR``: train, analyse
+  and check the integration claims (:func:`innerworks.dynamics.repro.run_integration_repro`); exit code 1 when a
+  claim does not pass.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None:
+    """Add ``analyze dynamics`` and ``repro integration``."""
+
+    @analyze.command("dynamics")
+    def analyze_cmd(
+        run_dir: Path = typer.Argument(..., help="a run directory written by `innerworks train` "
+                                                 "(task: classification or flipflop)"),
+        out: Path = typer.Option(..., "--out", help="output folder for analysis.json, fixed points and figures/"),
+        n_docs: int = typer.Option(500, "--n-docs", help="test documents (or trials) whose states seed the search"),
+        n_starts: int = typer.Option(1024, "--n-starts", help="fixed-point starts (seeded subset of the states)"),
+        seed: int = typer.Option(0, "--seed", help="seeds the start subset and subsamples"),
+        no_figures: bool = typer.Option(False, "--no-figures", help="skip the figures"),
+        quiet: bool = typer.Option(False, "--quiet", help="no progress output"),
+    ) -> None:
+        """Fixed points, manifold dimension, eigenvalues, readout geometry (and word counts) of a trained run."""
+        from innerworks.dynamics.analyze import AnalysisSettings, analyze_run
+
+        settings = AnalysisSettings(n_docs=n_docs, n_starts=n_starts, seed=seed, figures=not no_figures)
+        r = analyze_run(run_dir, out, settings=settings, progress=not quiet)
+        s = r.summary
+        fp = s["fixed_points"]
+        typer.echo(f"{r.name} ({r.task}, {s['cell']}-{s['hidden_size']}): {fp['n']} fixed points "
+                   f"(unstable modes {fp['unstable_histogram']}), {fp['n_slow']} slow points, "
+                   f"all certified: {fp['all_certified']}")
+        if r.task == "classification":
+            man, st = s["manifold"]["pca"], s["states"]["pca"]
+            md = "n/a" if man is None else man["dimensions"]["0.95"]
+            sd = "n/a" if st is None else st["dimensions"]["0.95"]
+            typer.echo(f"  dimension at 95%: fixed points {md} (all visited states {sd}); word-count prediction "
+                       f"{s['wordcount']['dimensions']['0.95']}")
+            if s.get("readout"):
+                ro = s["readout"]
+                typer.echo(f"  readout angles {ro['pair_angles']} (simplex {ro['simplex_angle']:.1f})")
+        else:
+            typer.echo(f"  lattice of {3 ** s['n_bits']} points: {s['lattice']['matches']}; audit complete: "
+                       f"{s['audit']['complete']}")
+        typer.echo(f"wrote {r.json_path} and {len(r.figures)} figure(s) in {Path(out) / 'figures'}")
+
+    @repro.command("integration")
+    def repro_cmd(
+        out: Path = typer.Option(..., "--out", help="output folder"),
+        quick: bool = typer.Option(False, "--quick", help="small models and data (CPU, a few minutes)"),
+        device: str = typer.Option("cpu", "--device", help="cpu or cuda (training)"),
+        seed: int = typer.Option(0, "--seed", help="one seed drives every run"),
+        config: Path | None = typer.Option(None, "--config", help="settings YAML instead of "
+                                           "configs/repro/integration_{quick,full}.yaml"),
+        quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
+    ) -> None:
+        """Reproduce the integration paper's findings; write results.json, summary.md, runs/ and figures/."""
+        from innerworks.dynamics.repro import run_integration_repro
+
+        result = run_integration_repro(out, quick=quick, device=device, seed=seed, progress=not quiet, config=config)
+        n_pass = sum(c.passed is True for c in result.claims)
+        typer.echo(f"integration: {n_pass}/{len(result.claims)} claims passed in {result.wall_time_s:.0f} s; "
+                   f"results in {Path(out) / 'results.json'}")
+        for c in result.claims:
+            if c.passed is not True:
+                typer.echo(f"  not passed: {c.id}: measured {c.measured}")
+        if not result.all_passed:
+            raise typer.Exit(1)

@@ -1,0 +1,597 @@
+"""``innerworks repro integration``: train what the integration claims need, analyse each run, check each claim.
+
+Settings come from a YAML file (``configs/repro/integration_quick.yaml`` or ``integration_full.yaml``; ``config=``
+picks another): the analysis settings (:class:`~innerworks.dynamics.analyze.AnalysisSettings`), the runs (each a
+recipe from ``configs/`` plus overrides) and the word-count-only checks (datasets too small to train on). Every run is
+trained with the shared :func:`innerworks.train.train` into ``out/runs/<name>/`` (a finished run with the same recipe
+is reused), analysed with :func:`innerworks.dynamics.analyze.analyze_model` (``out/runs/<name>/analysis.json``,
+figures in ``out/figures/``), and the claims below are checked. ``results.json`` (the shared claims format),
+``summary.md`` and the figures are written into ``out``.
+
+What a run contributes is read from its recipe: ``task: flipflop`` (by cell), synthetic ``categorical`` data with N
+classes, synthetic ``ordered`` data, or a natural corpus (``ag_news``, ``sst5``). A claim with no runs in the
+configuration is reported with ``passed: null``; a claim that needs two cell types and has fewer fails.
+
+Claims and their rules. The thresholds are fixed here, from the notes (``shared/papers/integration.md``) and the
+issue text, before anything was measured; they are never tuned to the results. Every dimension is the number of
+principal components reaching 95% of the variance ("N−1 dimensions ... explaining 95% of the variance", notes §3),
+measured on the certified fixed points plus slow points at zero input, never on all visited states (notes §8; the
+all-states figure is reported beside it in ``details``):
+
+- ``flipflop_tanh_lattice``: a trained 3-bit tanh flip-flop has exactly 8 stable fixed points and 12/6/1 with 1/2/3
+  unstable modes, every one certified (``‖F(h) − h‖ < 1e-8``) (issue part 6).
+- ``flipflop_gru_converges``: on a trained GRU flip-flop every returned point is certified, the stable points read out
+  all 2ⁿ sign patterns, and the attractor audit finds no attractor outside the reported set.
+- ``categorical_dim_n{N}`` (N = 2..5): dimension == N − 1 for every cell type (paper; notes §4.1).
+- ``categorical3_triangle``: 3 classes: every pairwise readout angle within 5° of 120° (issue), for every cell type.
+- ``ordered_line_attractor``: ordered scalar-evidence data give a line attractor, for every cell type: (i) dimension
+  == 1; (ii) the slowest mode is integrating: the median over the linearised points of ``|log|λ₁||`` is at most
+  ``1/L`` with L the longest document, i.e. its time constant is at least a whole document, so evidence from the
+  first word is still held (≥ 1/e) at the last (notes §6: "an eigenvalue ≈ 1 with a time constant far longer than
+  the document"); (iii) the median ``|cos|`` between that mode's left eigenvector and the readout direction
+  ``w_last − w_first`` is at least ``1/√2`` (closer to parallel than to perpendicular; a random direction in S
+  dimensions gives about ``√(2/(πS))``, 0.1 for S = 64).
+- ``ag_news_dim``: AG News gives a 3-D manifold: dimension == 3 for every cell type (notes §8: top 3 PCs 98%, the
+  4th 1.1%).
+- ``sst5_dim``: 5-class ordered reviews (SST-5) give a low-dimensional manifold: dimension <= 2 (issue).
+- ``yelp5_wordcount_dim``: the second, small check: Yelp-5's 1,000 reviews are too few to train on, so only their
+  word-count prediction is checked: predicted dimension <= 2.
+- ``wordcount_match_<family>`` (categorical, ordered, ag_news, sst5): the word-count prediction's dimension (class ×
+  word matrix, 95% variance) equals the measured fixed-point dimension (95% variance) for every run of the family.
+
+>>> load_config(quick=True).name
+'integration'
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from rich.console import Console
+
+from innerworks.dynamics.analyze import AnalysisSettings, RunAnalysis, analyze_model, lattice_counts
+from innerworks.dynamics.figures import dimension_figure
+from innerworks.errors import ConfigError, InnerworksError
+from innerworks.report.claims import Claim, ReproResult, claims_markdown, write_results
+from innerworks.utils.io import atomic_write_text
+
+_CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+NOTES = "shared/papers/integration.md"
+
+# ---- claim thresholds (fixed before measuring; see the module docstring) -------------------------------------------
+VARIANCE = 0.95                      # the dimension is read at 95% of the variance (notes §3)
+TRIANGLE_MAX_DEVIATION_DEG = 5.0     # issue: readout angles within 5° of 120°
+LINE_DIM = 1
+LINE_ALIGNMENT_MIN = 1 / math.sqrt(2)
+AG_NEWS_DIM = 3
+ORDERED_REVIEWS_MAX_DIM = 2
+MIN_CELL_TYPES = 2                   # issue: each claim across at least two cell types
+CERT_TOL = 1e-8
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunSpec(_Strict):
+    """One training run: a recipe (path, or a name under ``configs/`` such as ``synthetic/categorical3_gru``) and
+    overrides deep-merged into its ``data``/``model``/``train`` sections."""
+
+    recipe: str
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("overrides")
+    @classmethod
+    def _sections(cls, v: dict[str, Any]) -> dict[str, Any]:
+        bad = sorted(set(v) - {"data", "model", "train"})
+        if bad:
+            raise ValueError(f"overrides may only touch data, model and train, got {bad}")
+        return v
+
+
+class IntegrationReproConfig(_Strict):
+    """A ``repro integration`` settings file (see ``configs/repro/integration_quick.yaml``)."""
+
+    name: str = "integration"
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    runs: dict[str, RunSpec] = Field(min_length=1)
+    wordcount_checks: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="name -> natural data config: word-count prediction only (no training)")
+
+    @field_validator("runs")
+    @classmethod
+    def _names(cls, v: dict[str, RunSpec]) -> dict[str, RunSpec]:
+        for name in v:
+            if not re.fullmatch(r"[a-z0-9_]+", name):
+                raise ValueError(f"run name {name!r}: use lowercase letters, digits and '_'")
+        return v
+
+
+def config_path(quick: bool) -> Path:
+    """The built-in settings file."""
+    return _CONFIGS / "repro" / ("integration_quick.yaml" if quick else "integration_full.yaml")
+
+
+def load_config(path: str | Path | None = None, quick: bool = True) -> IntegrationReproConfig:
+    """Read and validate a settings file (default ``configs/repro/integration_quick.yaml`` or ``_full``); every
+    recipe is validated before anything trains.
+
+    >>> sorted(load_config(quick=False).runs)[:2]
+    ['ag_news_gru', 'ag_news_lstm']
+    """
+    p = Path(path) if path is not None else config_path(quick)
+    if not p.is_file():
+        raise ConfigError(f"{p}: repro settings not found (pass --config PATH)")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"{p}{f':{mark.line + 1}' if mark else ''}: invalid YAML") from None
+    try:
+        cfg = IntegrationReproConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{p}: field '{loc}': {msg}") from None
+    for name, spec in cfg.runs.items():
+        build_recipe(spec, name, 0, base=p.resolve().parent)
+    return cfg
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def build_recipe(spec: RunSpec, name: str, seed: int, base: Path | None = None) -> Any:
+    """The validated :class:`~innerworks.train.config.Recipe` of one run (recipe file + overrides, ``name`` set to
+    the run name and ``seed`` to the repro seed).
+
+    >>> r = build_recipe(RunSpec(recipe="flipflop/tanh16", overrides={"train": {"steps": 5}}), "x", 3)
+    >>> r.name, r.seed, r.train.steps, r.task
+    ('x', 3, 5, 'flipflop')
+    """
+    from innerworks.train.config import parse_recipe, resolve_recipe_path
+
+    local = (base / spec.recipe) if base is not None else None
+    if local is not None and local.is_file():
+        path = local
+    elif local is not None and local.with_suffix(".yaml").is_file():
+        path = local.with_suffix(".yaml")
+    else:
+        path = resolve_recipe_path(spec.recipe)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        raise ConfigError(f"{path}: invalid YAML") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a recipe mapping")
+    raw = _merge(raw, spec.overrides)
+    raw.update(name=name, seed=int(seed))
+    recipe = parse_recipe(raw, source=f"{path} (run {name})")
+    if recipe.task not in ("classification", "flipflop"):
+        raise ConfigError(f"{path}: run {name} has task {recipe.task!r}; repro integration trains 'classification' "
+                          "and 'flipflop' recipes")
+    return recipe
+
+
+# ------------------------------------------------------------------------------------------------------- roles
+@dataclass
+class RunRole:
+    """What a run contributes: ``family`` (flipflop, categorical, ordered, or a corpus name), classes, cell."""
+
+    family: str
+    cell: str
+    num_classes: int | None = None
+
+
+def run_role(recipe: Any) -> RunRole:
+    """Read a run's role from its recipe.
+
+    >>> run_role(build_recipe(RunSpec(recipe="synthetic/categorical3_gru"), "x", 0))
+    RunRole(family='categorical', cell='gru', num_classes=3)
+    """
+    cell = str(recipe.model.get("cell", "gru" if recipe.task == "classification" else "vanilla"))
+    if recipe.task == "flipflop":
+        return RunRole("flipflop", cell)
+    d = recipe.data
+    if d.get("source") == "synthetic":
+        plain = not d.get("multilabel") and not d.get("correlations") and not d.get("context_words")
+        task = d.get("task", "categorical")
+        fam = task if plain else f"{task}_variant"
+        return RunRole(fam, cell, int(d.get("num_classes", 3)))
+    return RunRole(str(d.get("corpus", "natural")), cell)
+
+
+@dataclass
+class RunRecord:
+    """A trained and analysed run."""
+
+    name: str
+    role: RunRole
+    analysis: RunAnalysis
+    metrics: dict[str, Any]
+    timing: dict[str, float]
+
+
+# ------------------------------------------------------------------------------------------------------ claims
+def _dim(a: RunAnalysis, which: str = "manifold") -> int | None:
+    pca = a.summary.get(which, {}).get("pca")
+    return None if pca is None else int(pca["dimensions"][str(VARIANCE)])
+
+
+def _dim_details(r: RunRecord) -> dict[str, Any]:
+    s = r.analysis.summary
+    man, st = s["manifold"]["pca"], s["states"]["pca"]
+    return {"run": r.name, "cell": r.role.cell, "dimension": _dim(r.analysis),
+            "n_fixed_points": s["fixed_points"]["n"], "n_slow_points": s["fixed_points"]["n_slow"],
+            "explained": None if man is None else man["explained"][:6],
+            "participation_ratio": None if man is None else man["participation_ratio"],
+            "all_states_dimension": _dim(r.analysis, "states"),
+            "all_states_explained": None if st is None else st["explained"][:6],
+            "all_states_participation_ratio": None if st is None else st["participation_ratio"],
+            "test_accuracy": r.metrics.get("accuracy")}
+
+
+def _fig(r: RunRecord, kind: str) -> str | None:
+    name = f"{kind}__{r.name}"
+    return f"figures/{name}.png" if name in r.analysis.figures else None
+
+
+def _no_runs(cid: str, statement: str, expected: str, what: str) -> Claim:
+    return Claim(cid, statement, expected, None, None,
+                 details={"explanation": f"not evaluated: the configuration has no {what} run"})
+
+
+def _cells_ok(runs: list[RunRecord]) -> tuple[bool, list[str]]:
+    cells = sorted({r.role.cell for r in runs})
+    return len(cells) >= MIN_CELL_TYPES, cells
+
+
+def _per_cell_claim(cid: str, statement: str, expected: str, runs: list[RunRecord], what: str,
+                    measure: Any, check: Any, figure_kind: str, extra: dict[str, Any] | None = None) -> Claim:
+    """A claim evaluated on each run (one per cell type); passes when every run passes and >= 2 cell types ran."""
+    if not runs:
+        return _no_runs(cid, statement, expected, what)
+    measured, per_run, passes = {}, {}, []
+    for r in runs:
+        m = measure(r)
+        ok = m is not None and bool(check(m))
+        measured[r.role.cell if sum(x.role.cell == r.role.cell for x in runs) == 1 else r.name] = m
+        per_run[r.name] = {"measured": m, "passed": ok, **_dim_details(r)}
+        passes.append(ok)
+    enough, cells = _cells_ok(runs)
+    details: dict[str, Any] = {"runs": per_run, "cell_types": cells, **(extra or {})}
+    if not enough:
+        details["explanation"] = (f"only {len(cells)} cell type(s) ({', '.join(cells)}); the claim needs at least "
+                                  f"{MIN_CELL_TYPES}")
+    elif not all(passes):
+        bad = [n for n, v in per_run.items() if not v["passed"]]
+        details["explanation"] = f"failed on {', '.join(bad)} (measured values in runs.*.measured)"
+    return Claim(cid, statement, expected, measured, all(passes) and enough, figure=_fig(runs[0], figure_kind),
+                 details=details)
+
+
+def flipflop_claims(runs: list[RunRecord]) -> list[Claim]:
+    """``flipflop_tanh_lattice`` and ``flipflop_gru_converges``."""
+    claims = []
+    tanh = [r for r in runs if r.role.cell == "vanilla"]
+    st = "A trained 3-bit tanh flip-flop has 8 stable fixed points and 12/6/1 with 1/2/3 unstable modes, all certified"
+    ex = "unstable-mode histogram == {0: 8, 1: 12, 2: 6, 3: 1} and every residual < 1e-8"
+    if not tanh:
+        claims.append(_no_runs("flipflop_tanh_lattice", st, ex, "tanh flip-flop"))
+    else:
+        per = {}
+        for r in tanh:
+            s = r.analysis.summary
+            per[r.name] = {"histogram": s["fixed_points"]["unstable_histogram"],
+                           "max_residual": s["fixed_points"]["max_residual"],
+                           "all_certified": s["fixed_points"]["all_certified"], "n_bits": s["n_bits"],
+                           "audit_complete": s["audit"]["complete"], "accuracy": r.metrics.get("accuracy")}
+        ok = all(v["n_bits"] == 3 and v["histogram"] == lattice_counts(3) and v["all_certified"] for v in per.values())
+        r0 = tanh[0]
+        det: dict[str, Any] = {"runs": per, "search": "mode=both, noise_scale=1.0 from visited states, zero input"}
+        if not ok:
+            det["explanation"] = "the histogram or the certificate differs from the 27-point lattice (see runs)"
+        claims.append(Claim("flipflop_tanh_lattice", st, ex, per[r0.name]["histogram"], ok,
+                            figure=_fig(r0, "pca3d"), details=det))
+    gru = [r for r in runs if r.role.cell == "gru"]
+    st = "The fixed-point search converges on a trained GRU flip-flop"
+    ex = ("every returned point certified (residual < 1e-8), the stable points read out all 2^n sign patterns, and the "
+          "attractor audit is complete")
+    if not gru:
+        claims.append(_no_runs("flipflop_gru_converges", st, ex, "GRU flip-flop"))
+    else:
+        per = {}
+        for r in gru:
+            s = r.analysis.summary
+            per[r.name] = {"n_fixed_points": s["fixed_points"]["n"], "max_residual": s["fixed_points"]["max_residual"],
+                           "all_certified": s["fixed_points"]["all_certified"],
+                           "histogram": s["fixed_points"]["unstable_histogram"],
+                           "outcomes": s["fixed_points"]["outcomes"],
+                           "sign_patterns": s["memories"]["distinct_sign_patterns"],
+                           "expected_patterns": s["memories"]["expected"], "audit_complete": s["audit"]["complete"],
+                           "newton_only_histogram": s["newton_only"]["unstable_histogram"]}
+        ok = all(v["all_certified"] and v["sign_patterns"] == v["expected_patterns"] and v["audit_complete"]
+                 for v in per.values())
+        det = {"runs": per, "note": "bench/fixed_points.py compares a FixedPointFinder-style joint Adam search on the "
+                                    "same network"}
+        if not ok:
+            det["explanation"] = "a point is uncertified, a memory is missing, or the audit is incomplete (see runs)"
+        r0 = gru[0]
+        claims.append(Claim("flipflop_gru_converges", st, ex,
+                            {k: {"max_residual": v["max_residual"], "sign_patterns": v["sign_patterns"],
+                                 "audit_complete": v["audit_complete"]} for k, v in per.items()},
+                            ok, figure=_fig(r0, "pca3d"), details=det))
+    return claims
+
+
+def categorical_claims(runs: list[RunRecord]) -> list[Claim]:
+    """``categorical_dim_n{N}`` for N = 2..5 (plus any other N configured) and ``categorical3_triangle``."""
+    claims = []
+    by_n: dict[int, list[RunRecord]] = {}
+    for r in runs:
+        by_n.setdefault(int(r.role.num_classes or 0), []).append(r)
+    for n in sorted(set(by_n) | {2, 3, 4, 5}):
+        claims.append(_per_cell_claim(
+            f"categorical_dim_n{n}",
+            f"{n}-class categorical synthetic data give an {n - 1}-dimensional attractor manifold",
+            f"PCA dimension of the fixed/slow points at {VARIANCE:.0%} variance == {n - 1}, for each of >= "
+            f"{MIN_CELL_TYPES} cell types", by_n.get(n, []), f"{n}-class categorical",
+            lambda r: _dim(r.analysis), lambda m, n=n: m == n - 1, "pca3d"))
+    three = by_n.get(3, [])
+
+    def angles(r: RunRecord) -> list[float] | None:
+        ro = r.analysis.summary.get("readout")
+        return None if ro is None else ro["pair_angles"]
+
+    claims.append(_per_cell_claim(
+        "categorical3_triangle", "3 classes give an equilateral triangle: the readouts sit 120° apart",
+        f"every pairwise readout angle within {TRIANGLE_MAX_DEVIATION_DEG:g}° of 120°, for each of >= "
+        f"{MIN_CELL_TYPES} cell types", three, "3-class categorical", angles,
+        lambda m: max(abs(a - 120.0) for a in m) <= TRIANGLE_MAX_DEVIATION_DEG, "readout"))
+    return claims
+
+
+def line_attractor_measure(r: RunRecord) -> dict[str, Any] | None:
+    """The three numbers of ``ordered_line_attractor`` for one run (None when nothing could be linearised)."""
+    s = r.analysis.summary
+    lin = s.get("linearization")
+    if lin is None:
+        return None
+    return {"dimension": _dim(r.analysis), "median_abs_log_top_eigenvalue": lin["top_abs_log_eigenvalue_median"],
+            "median_top_abs_eigenvalue": lin["top_abs_eigenvalue"]["median"],
+            "max_document_length": s["document_length"]["max"],
+            "bound_1_over_L": 1.0 / s["document_length"]["max"],
+            "median_alignment": lin["alignment_top_mode"]["median"]}
+
+
+def _line_ok(m: dict[str, Any]) -> bool:
+    return (m["dimension"] == LINE_DIM and m["median_abs_log_top_eigenvalue"] <= m["bound_1_over_L"]
+            and m["median_alignment"] >= LINE_ALIGNMENT_MIN)
+
+
+def ordered_claims(runs: list[RunRecord]) -> list[Claim]:
+    """``ordered_line_attractor``."""
+    return [_per_cell_claim(
+        "ordered_line_attractor", "Ordered scalar-evidence data give a ~1-D line attractor",
+        f"dimension == 1 at {VARIANCE:.0%}; median |log|λ₁|| <= 1/L (time constant >= the longest document L); "
+        f"median |cos(l₁, w_last − w_first)| >= 1/√2 ≈ {LINE_ALIGNMENT_MIN:.3f}; for each of >= {MIN_CELL_TYPES} "
+        "cell types", runs, "ordered synthetic", line_attractor_measure, _line_ok, "eigenvalues",
+        extra={"linearised_at": "fixed/slow points at zero input (a seeded subset)"})]
+
+
+def natural_claims(runs_by_family: dict[str, list[RunRecord]]) -> list[Claim]:
+    """``ag_news_dim`` and ``sst5_dim``."""
+    return [
+        _per_cell_claim("ag_news_dim", "AG News (4 topics) gives a ~3-D attractor manifold",
+                        f"PCA dimension of the fixed/slow points at {VARIANCE:.0%} variance == {AG_NEWS_DIM}, for each "
+                        f"of >= {MIN_CELL_TYPES} cell types", runs_by_family.get("ag_news", []), "AG News",
+                        lambda r: _dim(r.analysis), lambda m: m == AG_NEWS_DIM, "pca3d"),
+        _per_cell_claim("sst5_dim", "5-class ordered reviews (SST-5) give a low-dimensional manifold",
+                        f"PCA dimension of the fixed/slow points at {VARIANCE:.0%} variance <= "
+                        f"{ORDERED_REVIEWS_MAX_DIM}, for each of >= {MIN_CELL_TYPES} cell types",
+                        runs_by_family.get("sst5", []), "SST-5", lambda r: _dim(r.analysis),
+                        lambda m: m <= ORDERED_REVIEWS_MAX_DIM, "pca3d"),
+    ]
+
+
+def wordcount_claims(runs_by_family: dict[str, list[RunRecord]]) -> list[Claim]:
+    """``wordcount_match_<family>``: predicted dimension == measured dimension for every run of the family."""
+    claims = []
+    for fam in ("categorical", "ordered", "ag_news", "sst5"):
+        runs = runs_by_family.get(fam, [])
+        cid = f"wordcount_match_{fam}"
+        st = f"The word-count prediction matches the measured manifold dimension ({fam})"
+        ex = (f"predicted dimension (class × word matrix, {VARIANCE:.0%} variance) == measured dimension (fixed/slow "
+              f"points, {VARIANCE:.0%} variance) for every run")
+        if not runs:
+            claims.append(_no_runs(cid, st, ex, fam))
+            continue
+        per, measured, ok = {}, {}, True
+        for r in runs:
+            pred = int(r.analysis.summary["wordcount"]["dimensions"][str(VARIANCE)])
+            meas = _dim(r.analysis)
+            good = meas is not None and pred == meas
+            ok &= good
+            measured[r.name] = {"predicted": pred, "measured": meas}
+            per[r.name] = {"predicted": pred, "measured": meas, "passed": good,
+                           "predicted_explained": r.analysis.summary["wordcount"]["explained"][:5],
+                           "predicted_participation_ratio": r.analysis.summary["wordcount"]["participation_ratio"],
+                           **_dim_details(r)}
+        det: dict[str, Any] = {"runs": per}
+        if not ok:
+            det["explanation"] = "prediction and measurement differ on: " + ", ".join(
+                n for n, v in per.items() if not v["passed"])
+        claims.append(Claim(cid, st, ex, measured, ok, figure="figures/dimension.png", details=det))
+    return claims
+
+
+def yelp_claim(checks: dict[str, dict[str, Any]]) -> Claim:
+    """``yelp5_wordcount_dim`` from the word-count-only checks."""
+    st = "Yelp-5 (1,000 reviews, a second small check, word counts only) predicts a low-dimensional manifold"
+    ex = f"word-count predicted dimension at {VARIANCE:.0%} variance <= {ORDERED_REVIEWS_MAX_DIM}"
+    y = checks.get("yelp5")
+    if y is None:
+        return _no_runs("yelp5_wordcount_dim", st, ex, "yelp5 word-count")
+    ok = y["dimensions"][str(VARIANCE)] <= ORDERED_REVIEWS_MAX_DIM
+    det = dict(y)
+    if not ok:
+        det["explanation"] = "the Yelp-5 class × word matrix needs more than 2 components for 95% of its variance"
+    return Claim("yelp5_wordcount_dim", st, ex, y["dimensions"][str(VARIANCE)], ok, details=det)
+
+
+def check_claims(records: dict[str, RunRecord], checks: dict[str, dict[str, Any]] | None = None) -> list[Claim]:
+    """Every claim, from the analysed runs (and the word-count-only checks)."""
+    fam: dict[str, list[RunRecord]] = {}
+    for r in records.values():
+        fam.setdefault(r.role.family, []).append(r)
+    claims = flipflop_claims(fam.get("flipflop", []))
+    claims += categorical_claims(fam.get("categorical", []))
+    claims += ordered_claims(fam.get("ordered", []))
+    claims += natural_claims(fam)
+    claims.append(yelp_claim(checks or {}))
+    claims += wordcount_claims(fam)
+    return claims
+
+
+# ----------------------------------------------------------------------------------------------------- the stage
+def wordcount_check(data_cfg: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The word-count prediction of a natural corpus's training split (no model)."""
+    from innerworks.data.natural import load_natural
+    from innerworks.dynamics.wordcount import word_count_prediction
+
+    splits, _ = load_natural(data_cfg, seed)
+    wc = word_count_prediction(splits.train, (0.9, VARIANCE))
+    return {"n_train_documents": len(splits.train), "num_classes": splits.train.num_classes,
+            "explained": [round(float(v), 6) for v in wc.explained[:10]],
+            "dimensions": {str(k): v for k, v in wc.dimensions.items()},
+            "participation_ratio": round(wc.participation_ratio, 4), "data": data_cfg}
+
+
+def _dimension_rows(records: dict[str, RunRecord]) -> list[dict[str, Any]]:
+    rows = []
+    for r in records.values():
+        if r.analysis.task != "classification":
+            continue
+        ds = r.role.family + (f"{r.role.num_classes}" if r.role.family in ("categorical", "ordered") else "")
+        rows.append({"run": r.name, "dataset": ds, "cell": r.role.cell,
+                     "predicted": int(r.analysis.summary["wordcount"]["dimensions"][str(VARIANCE)]),
+                     "measured": _dim(r.analysis), "measured_states": _dim(r.analysis, "states")})
+    return rows
+
+
+def _summary_markdown(result: ReproResult, records: dict[str, RunRecord], checks: dict[str, Any]) -> str:
+    lines = [claims_markdown(result).rstrip(), ""]
+    lines += [f"Thresholds were fixed before measuring (see `innerworks.dynamics.repro`; notes: `{NOTES}`). Dimensions "
+              f"are PCs reaching {VARIANCE:.0%} of the variance of the certified fixed points (+ slow points) at zero "
+              "input; the all-visited-states figure is shown beside it, never in its place.", "",
+              "| run | cell | test acc. | fixed pts | slow pts | dim (fixed) | dim (all states) | predicted "
+              "(word counts) | train s | analysis s |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in records.values():
+        s = r.analysis.summary
+        acc = r.metrics.get("accuracy")
+        if r.analysis.task == "classification":
+            dims = (f"{_dim(r.analysis)} | {_dim(r.analysis, 'states')} | "
+                    f"{s['wordcount']['dimensions'][str(VARIANCE)]}")
+        else:
+            dims = f"{s['fixed_points']['unstable_histogram']} | – | –"
+        lines.append(f"| {r.name} | {r.role.cell}-{s['hidden_size']} | {'–' if acc is None else f'{acc:.3f}'} | "
+                     f"{s['fixed_points']['n']} | {s['fixed_points']['n_slow']} | {dims} | "
+                     f"{r.timing['train_wall_s']:.1f} | {r.timing['analysis_wall_s']:.1f} |")
+    for name, c in checks.items():
+        lines.append(f"\nWord-count-only check `{name}`: {c['n_train_documents']} training documents, predicted "
+                     f"dimension {c['dimensions'][str(VARIANCE)]} at 95% (variance {c['explained'][:4]}).")
+    failed = [c for c in result.claims if c.passed is False]
+    if failed:
+        lines += ["", "## Claims that did not pass", ""]
+        for c in failed:
+            lines.append(f"- `{c.id}`: measured {c.measured}. {c.details.get('explanation', '')}")
+    return "\n".join(lines) + "\n"
+
+
+def run_integration_repro(out: str | Path, quick: bool = True, device: str = "cpu", seed: int = 0,
+                          progress: bool = True, config: str | Path | None = None) -> ReproResult:
+    """Train every configured run, analyse it, check the claims; write ``results.json``, ``summary.md``,
+    ``runs/<name>/`` (run directories with ``analysis.json``) and ``figures/`` into ``out``.
+
+    Args:
+        out: output folder (created). Finished runs already in ``out/runs`` with the same recipe are reused.
+        quick: ``configs/repro/integration_quick.yaml`` (CPU, a few minutes) instead of ``integration_full.yaml``.
+        device: ``cpu`` or ``cuda`` for training (the analysis runs on the CPU in float64).
+        seed: one seed for every run (data, initialisation, batches, fixed-point starts).
+        progress: rich progress output.
+        config: a settings file instead of the built-in ones.
+    """
+    t0 = time.perf_counter()
+    cfg_path = Path(config) if config is not None else config_path(quick)
+    cfg = load_config(cfg_path, quick=quick)
+    base = cfg_path.resolve().parent
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InnerworksError(f"--device {device}: CUDA is not available on this machine")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    console = Console(stderr=True, quiet=not progress)
+    from innerworks.train import train
+
+    settings = cfg.analysis.model_copy(update={"seed": cfg.analysis.seed + seed})
+    recipes = {name: build_recipe(spec, name, seed, base=base) for name, spec in cfg.runs.items()}
+    records: dict[str, RunRecord] = {}
+    for i, (name, recipe) in enumerate(recipes.items(), 1):
+        console.print(f"[bold]integration[/] [{i}/{len(recipes)}] {name}: train")
+        t1 = time.perf_counter()
+        trained = train(recipe, out / "runs" / name, resume=True, device=device, progress=progress)
+        t2 = time.perf_counter()
+        test = trained.metrics.get("test", {})
+        console.print(f"[bold]integration[/] [{i}/{len(recipes)}] {name}: analyse (test accuracy "
+                      f"{test.get('accuracy', float('nan')):.3f})")
+        an = analyze_model(trained.model, trained.data, task=recipe.task, name=name, settings=settings, metrics=test,
+                           out=out / "runs" / name, fig_out=out)
+        records[name] = RunRecord(name, run_role(recipe), an, test, {"train_wall_s": round(t2 - t1, 2),
+                                                                     "analysis_wall_s": round(time.perf_counter()
+                                                                                              - t2, 2)})
+    checks = {}
+    for name, data_cfg in cfg.wordcount_checks.items():
+        console.print(f"[bold]integration[/] word-count check {name}")
+        checks[name] = wordcount_check(data_cfg, seed)
+    figures = [f for r in records.values() for f in r.analysis.figures]
+    rows = _dimension_rows(records)
+    if rows:
+        dimension_figure(out, "dimension", rows, "Manifold dimension: word-count prediction vs fixed points (95%)")
+        figures.append("dimension")
+    claims = check_claims(records, checks)
+    extra = {
+        "config": {"quick": quick, "device": device, "seed": seed, "settings": cfg.model_dump(mode="json"),
+                   "settings_file": str(cfg_path)},
+        "thresholds": {"variance": VARIANCE, "triangle_max_deviation_deg": TRIANGLE_MAX_DEVIATION_DEG,
+                       "line_dimension": LINE_DIM, "line_alignment_min": LINE_ALIGNMENT_MIN,
+                       "line_time_constant": "median |log|λ1|| <= 1/L (L = longest document)",
+                       "ag_news_dimension": AG_NEWS_DIM, "ordered_reviews_max_dimension": ORDERED_REVIEWS_MAX_DIM,
+                       "min_cell_types": MIN_CELL_TYPES, "certificate": CERT_TOL},
+        "dimensions": rows,
+        "wordcount_checks": checks,
+        "runs": {n: {"dir": f"runs/{n}", "family": r.role.family, "cell": r.role.cell,
+                     "num_classes": r.role.num_classes, "metrics": r.metrics, "timing": r.timing,
+                     "analysis_json": f"runs/{n}/analysis.json", "analysis": r.analysis.summary}
+                 for n, r in records.items()},
+    }
+    result = ReproResult(cfg.name, claims, extra=extra, figures=[f"figures/{f}.png" for f in figures])
+    result.wall_time_s = round(time.perf_counter() - t0, 2)
+    write_results(out, result)
+    atomic_write_text(out / "summary.md", _summary_markdown(result, records, checks))
+    return result
+
+
+__all__ = ["IntegrationReproConfig", "RunRecord", "RunRole", "RunSpec", "build_recipe", "check_claims",
+           "config_path", "load_config", "run_integration_repro", "run_role"]
