@@ -10,14 +10,18 @@ from innerworks.train import load_recipe
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 # configs/repro/ holds reproduction settings (not training recipes); they are tested by each lab.
-TRAINING_RECIPES = sorted(p for p in CONFIGS.rglob("*.yaml") if "repro" not in p.relative_to(CONFIGS).parts
-                          and not p.name.startswith("wide"))
+TRAINING_RECIPES = sorted(p for p in CONFIGS.rglob("*.yaml") if "repro" not in p.relative_to(CONFIGS).parts)
 
 
 @pytest.mark.parametrize("path", TRAINING_RECIPES, ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_recipe_validates(path: Path) -> None:
     recipe = load_recipe(path)
-    assert recipe.name == path.stem or path.parent == CONFIGS
+    assert path.stem in recipe.name  # names say which file they came from (run.json records the name)
+
+
+def test_recipe_names_are_unique() -> None:
+    names = [load_recipe(p).name for p in TRAINING_RECIPES]
+    assert len(names) == len(set(names))
 
 
 def test_synthetic_and_natural_recipe_grid_is_complete() -> None:

@@ -94,6 +94,7 @@ NETS = [
     MLPConfig(width=3, depth=2, d_in=2, activation="relu", bias=True),
     MLPConfig(width=2, depth=3, d_in=2, activation="cubic", bias=True),
     MLPConfig(width=3, depth=2, d_in=2, activation="gelu", parameterization="standard"),
+    MLPConfig(width=3, depth=1, d_in=2, activation="erf", bias=True, parameterization="standard"),
 ]
 
 
@@ -194,7 +195,7 @@ def test_estimate_input_validation():
 def test_networks_module_and_parameterisations_agree():
     cfg = MLPConfig(width=16, depth=3, activation="tanh", bias=True)
     net = WideMLP(cfg, seed=3, dtype=DT)
-    x = torch.randn(5, 4, dtype=DT)
+    x = torch.randn(5, 4, dtype=DT, generator=torch.Generator().manual_seed(0))
     p = cfg.init_params(1, seed=3, dtype=DT)
     assert torch.allclose(net(x), mlp_apply(cfg, p, x)[0])
     # standard parameterisation = NTK parameterisation with the 1/sqrt(fan_in) factors moved into the weights

@@ -16,7 +16,9 @@ Claims and their rules. The thresholds are fixed here, from the notes (``shared/
 issue text, before anything was measured; they are never tuned to the results. Every dimension is the number of
 principal components reaching 95% of the variance ("N−1 dimensions ... explaining 95% of the variance", notes §3),
 measured on the certified fixed points plus slow points at zero input, never on all visited states (notes §8; the
-all-states figure is reported beside it in ``details``):
+all-states figure is reported beside it in ``details``). A dimension claim about k dimensions needs at least k + 2
+points (n points span at most n − 1 dimensions, so fewer could never show more than k): with fewer the measurement
+cannot test the claim, and the claim fails as "not resolvable".
 
 - ``flipflop_tanh_lattice``: a trained 3-bit tanh flip-flop has exactly 8 stable fixed points and 12/6/1 with 1/2/3
   unstable modes, every one certified (``‖F(h) − h‖ < 1e-8``) (issue part 6).
@@ -231,6 +233,23 @@ def _dim(a: RunAnalysis, which: str = "manifold") -> int | None:
     return None if pca is None else int(pca["dimensions"][str(VARIANCE)])
 
 
+def _n_points(a: RunAnalysis) -> int:
+    return int(a.summary["fixed_points"]["n"]) + int(a.summary["fixed_points"]["n_slow"])
+
+
+def resolvable(a: RunAnalysis, k: int) -> bool:
+    """True when the fixed/slow points could show more than ``k`` dimensions (at least ``k + 2`` points)."""
+    return _n_points(a) >= k + 2
+
+
+def _dim_checked(a: RunAnalysis, k: int) -> int | str | None:
+    """The measured dimension, or ``"not resolvable (n points)"`` when there are too few points to test ``k``."""
+    d = _dim(a)
+    if d is not None and not resolvable(a, k):
+        return f"not resolvable ({_n_points(a)} points)"
+    return d
+
+
 def _dim_details(r: RunRecord) -> dict[str, Any]:
     s = r.analysis.summary
     man, st = s["manifold"]["pca"], s["states"]["pca"]
@@ -347,9 +366,9 @@ def categorical_claims(runs: list[RunRecord]) -> list[Claim]:
         claims.append(_per_cell_claim(
             f"categorical_dim_n{n}",
             f"{n}-class categorical synthetic data give an {n - 1}-dimensional attractor manifold",
-            f"PCA dimension of the fixed/slow points at {VARIANCE:.0%} variance == {n - 1}, for each of >= "
-            f"{MIN_CELL_TYPES} cell types", by_n.get(n, []), f"{n}-class categorical",
-            lambda r: _dim(r.analysis), lambda m, n=n: m == n - 1, "pca3d"))
+            f"PCA dimension of the fixed/slow points at {VARIANCE:.0%} variance == {n - 1} (from >= {n + 1} "
+            f"points), for each of >= {MIN_CELL_TYPES} cell types", by_n.get(n, []), f"{n}-class categorical",
+            lambda r, n=n: _dim_checked(r.analysis, n - 1), lambda m, n=n: m == n - 1, "pca3d"))
     three = by_n.get(3, [])
 
     def angles(r: RunRecord) -> list[float] | None:
@@ -370,7 +389,8 @@ def line_attractor_measure(r: RunRecord) -> dict[str, Any] | None:
     lin = s.get("linearization")
     if lin is None:
         return None
-    return {"dimension": _dim(r.analysis), "median_abs_log_top_eigenvalue": lin["top_abs_log_eigenvalue_median"],
+    return {"dimension": _dim_checked(r.analysis, LINE_DIM),
+            "median_abs_log_top_eigenvalue": lin["top_abs_log_eigenvalue_median"],
             "median_top_abs_eigenvalue": lin["top_abs_eigenvalue"]["median"],
             "max_document_length": s["document_length"]["max"],
             "bound_1_over_L": 1.0 / s["document_length"]["max"],
@@ -386,7 +406,8 @@ def ordered_claims(runs: list[RunRecord]) -> list[Claim]:
     """``ordered_line_attractor``."""
     return [_per_cell_claim(
         "ordered_line_attractor", "Ordered scalar-evidence data give a ~1-D line attractor",
-        f"dimension == 1 at {VARIANCE:.0%}; median |log|λ₁|| <= 1/L (time constant >= the longest document L); "
+        f"dimension == 1 at {VARIANCE:.0%} (>= 3 points); median |log|λ₁|| <= 1/L (time constant >= the longest "
+        "document L); "
         f"median |cos(l₁, w_last − w_first)| >= 1/√2 ≈ {LINE_ALIGNMENT_MIN:.3f}; for each of >= {MIN_CELL_TYPES} "
         "cell types", runs, "ordered synthetic", line_attractor_measure, _line_ok, "eigenvalues",
         extra={"linearised_at": "fixed/slow points at zero input (a seeded subset)"})]
@@ -396,14 +417,17 @@ def natural_claims(runs_by_family: dict[str, list[RunRecord]]) -> list[Claim]:
     """``ag_news_dim`` and ``sst5_dim``."""
     return [
         _per_cell_claim("ag_news_dim", "AG News (4 topics) gives a ~3-D attractor manifold",
-                        f"PCA dimension of the fixed/slow points at {VARIANCE:.0%} variance == {AG_NEWS_DIM}, for each "
+                        f"PCA dimension of the fixed/slow points at {VARIANCE:.0%} variance == {AG_NEWS_DIM} (from "
+                        f">= {AG_NEWS_DIM + 2} points), for each "
                         f"of >= {MIN_CELL_TYPES} cell types", runs_by_family.get("ag_news", []), "AG News",
-                        lambda r: _dim(r.analysis), lambda m: m == AG_NEWS_DIM, "pca3d"),
+                        lambda r: _dim_checked(r.analysis, AG_NEWS_DIM), lambda m: m == AG_NEWS_DIM, "pca3d"),
         _per_cell_claim("sst5_dim", "5-class ordered reviews (SST-5) give a low-dimensional manifold",
                         f"PCA dimension of the fixed/slow points at {VARIANCE:.0%} variance <= "
-                        f"{ORDERED_REVIEWS_MAX_DIM}, for each of >= {MIN_CELL_TYPES} cell types",
-                        runs_by_family.get("sst5", []), "SST-5", lambda r: _dim(r.analysis),
-                        lambda m: m <= ORDERED_REVIEWS_MAX_DIM, "pca3d"),
+                        f"{ORDERED_REVIEWS_MAX_DIM} (from >= {ORDERED_REVIEWS_MAX_DIM + 2} points), for each of >= "
+                        f"{MIN_CELL_TYPES} cell types",
+                        runs_by_family.get("sst5", []), "SST-5",
+                        lambda r: _dim_checked(r.analysis, ORDERED_REVIEWS_MAX_DIM),
+                        lambda m: isinstance(m, int) and m <= ORDERED_REVIEWS_MAX_DIM, "pca3d"),
     ]
 
 
@@ -415,14 +439,14 @@ def wordcount_claims(runs_by_family: dict[str, list[RunRecord]]) -> list[Claim]:
         cid = f"wordcount_match_{fam}"
         st = f"The word-count prediction matches the measured manifold dimension ({fam})"
         ex = (f"predicted dimension (class × word matrix, {VARIANCE:.0%} variance) == measured dimension (fixed/slow "
-              f"points, {VARIANCE:.0%} variance) for every run")
+              f"points, {VARIANCE:.0%} variance, from >= predicted + 2 points) for every run")
         if not runs:
             claims.append(_no_runs(cid, st, ex, fam))
             continue
         per, measured, ok = {}, {}, True
         for r in runs:
             pred = int(r.analysis.summary["wordcount"]["dimensions"][str(VARIANCE)])
-            meas = _dim(r.analysis)
+            meas = _dim_checked(r.analysis, pred)
             good = meas is not None and pred == meas
             ok &= good
             measured[r.name] = {"predicted": pred, "measured": meas}

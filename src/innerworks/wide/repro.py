@@ -1,6 +1,6 @@
 """``innerworks repro wide``: reproduce the verification cases of ``shared/papers/wide.md`` §8 and check each claim.
 
-Settings come from a YAML recipe (``configs/wide_quick.yaml`` or ``configs/wide_full.yaml``). Every threshold is
+Settings come from a YAML recipe (``configs/repro/wide_quick.yaml`` or ``configs/repro/wide_full.yaml``). Every threshold is
 taken from the notes *before* measuring and written into the claim's ``expected`` text:
 
 - slope claims pass when the fit is informative (95% bootstrap CI half-width <= 0.5) and the expected exponent lies
@@ -68,7 +68,7 @@ class DynamicsSettings(_Strict):
 
 
 class WideReproConfig(_Strict):
-    """A ``repro wide`` recipe (see ``configs/wide_quick.yaml``)."""
+    """A ``repro wide`` recipe (see ``configs/repro/wide_quick.yaml``)."""
 
     name: str = "wide"
     seed: int = 0
@@ -80,12 +80,12 @@ class WideReproConfig(_Strict):
 
 
 def load_config(path: str | Path | None = None, quick: bool = True) -> WideReproConfig:
-    """Load and validate a recipe; default ``configs/wide_quick.yaml`` or ``configs/wide_full.yaml``.
+    """Load and validate a recipe; default ``configs/repro/wide_quick.yaml`` or ``configs/repro/wide_full.yaml``.
 
     >>> load_config(quick=True).sweep.depth
     2
     """
-    p = Path(path) if path is not None else _CONFIGS / ("wide_quick.yaml" if quick else "wide_full.yaml")
+    p = Path(path) if path is not None else _CONFIGS / "repro" / ("wide_quick.yaml" if quick else "wide_full.yaml")
     if not p.is_file():
         raise ConfigError(f"{p}: recipe not found (pass --config PATH)")
     try:
@@ -188,7 +188,7 @@ def run_wide_repro(out: str | Path, quick: bool = True, device: str = "cpu", see
 
     Args:
         out: output folder (created).
-        quick: use ``configs/wide_quick.yaml`` (CPU, a few minutes) instead of ``configs/wide_full.yaml``.
+        quick: use ``configs/repro/wide_quick.yaml`` (CPU, a few minutes) instead of ``configs/repro/wide_full.yaml``.
         device: ``cpu`` or ``cuda``.
         seed: overrides the recipe's seed (one seed drives every random number).
         config: a recipe path instead of the built-in ones.
