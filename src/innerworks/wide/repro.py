@@ -1,7 +1,7 @@
 """``innerworks repro wide``: reproduce the verification cases of ``shared/papers/wide.md`` §8 and check each claim.
 
-Settings come from a YAML recipe (``configs/repro/wide_quick.yaml`` or ``configs/repro/wide_full.yaml``). Every threshold is
-taken from the notes *before* measuring and written into the claim's ``expected`` text:
+Settings come from a YAML recipe (``configs/repro/wide_quick.yaml`` or ``configs/repro/wide_full.yaml``). Every
+threshold is taken from the notes *before* measuring and written into the claim's ``expected`` text:
 
 - slope claims pass when the fit is informative (95% bootstrap CI half-width <= 0.5) and the expected exponent lies
   within the notes' tolerance of the fitted slope or inside the CI;
