@@ -9,9 +9,13 @@ Typical use (any recurrent map: innerworks cells, ``nn.RNN/GRU/LSTM``, your own 
     orbits = find_periodic_orbits(model.cell, visited_states, max_period=4)  # cycles, if the audit asks
     lin = linearize(model.cell, fps.points)                                 # Jacobians, eigenmodes, time constants
 
+Trained runs: ``analyze_run(run_dir, out)`` (``innerworks analyze dynamics``); the ``flipflop`` training task
+(:mod:`innerworks.dynamics.task`); ``innerworks repro integration`` (:mod:`innerworks.dynamics.repro`).
+
 See ``docs/dynamics.md`` for the algorithms and the conventions.
 """
 
+from innerworks.dynamics.analyze import AnalysisSettings, RunAnalysis, analyze_model, analyze_run
 from innerworks.dynamics.fixed_points import FinderOptions, FixedPoints, FixedPointWarning, find_fixed_points
 from innerworks.dynamics.geometry import (
     PCAResult,
@@ -46,6 +50,7 @@ from innerworks.dynamics.orbits import (
     find_periodic_orbits,
 )
 from innerworks.dynamics.step import Step, as_step
+from innerworks.dynamics.task import FlipFlopModel, FlipFlopTask
 from innerworks.dynamics.wordcount import (
     DimensionComparison,
     WordCountPrediction,
@@ -55,6 +60,7 @@ from innerworks.dynamics.wordcount import (
 )
 
 __all__ = [
+    "AnalysisSettings",
     "Attractor",
     "AttractorAudit",
     "DimensionComparison",
@@ -62,13 +68,18 @@ __all__ = [
     "FinderOptions",
     "FixedPointWarning",
     "FixedPoints",
+    "FlipFlopModel",
+    "FlipFlopTask",
     "IncompleteAttractorsWarning",
     "Linearization",
     "PCAResult",
     "PeriodicOrbits",
     "ReadoutGeometry",
+    "RunAnalysis",
     "Step",
     "WordCountPrediction",
+    "analyze_model",
+    "analyze_run",
     "as_step",
     "audit_attractors",
     "class_word_matrix",
