@@ -55,11 +55,9 @@ def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None
         from innerworks.attention.repro import run_attention_repro
 
         result = run_attention_repro(out, quick=quick, device=device, seed=seed, progress=not quiet, config=config)
-        n_pass = sum(c.passed is True for c in result.claims)
-        typer.echo(f"attention: {n_pass}/{len(result.claims)} claims passed in {result.wall_time_s:.0f} s; "
-                   f"results in {Path(out) / 'results.json'}")
-        for c in result.claims:
-            if c.passed is not True:
-                typer.echo(f"  not passed: {c.id}: measured {c.measured}")
+        from innerworks.report.claims import outcome_lines
+
+        for line in outcome_lines(result, out):
+            typer.echo(line)
         if not result.all_passed:
             raise typer.Exit(1)

@@ -64,6 +64,8 @@ from innerworks.dynamics.analyze import AnalysisSettings, RunAnalysis, analyze_m
 from innerworks.dynamics.figures import dimension_figure
 from innerworks.errors import ConfigError, InnerworksError
 from innerworks.report.claims import Claim, ReproResult, claims_markdown, write_results
+from innerworks.train.runspec import RunSpec
+from innerworks.train.runspec import build_recipe as _build_recipe
 from innerworks.utils.io import atomic_write_text
 
 _CONFIGS = Path(__file__).resolve().parents[3] / "configs"
@@ -84,20 +86,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class RunSpec(_Strict):
-    """One training run: a recipe (path, or a name under ``configs/`` such as ``synthetic/categorical3_gru``) and
-    overrides deep-merged into its ``data``/``model``/``train`` sections."""
-
-    recipe: str
-    overrides: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("overrides")
-    @classmethod
-    def _sections(cls, v: dict[str, Any]) -> dict[str, Any]:
-        bad = sorted(set(v) - {"data", "model", "train"})
-        if bad:
-            raise ValueError(f"overrides may only touch data, model and train, got {bad}")
-        return v
 
 
 class IntegrationReproConfig(_Strict):
@@ -150,43 +138,15 @@ def load_config(path: str | Path | None = None, quick: bool = True) -> Integrati
     return cfg
 
 
-def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def build_recipe(spec: RunSpec, name: str, seed: int, base: Path | None = None) -> Any:
-    """The validated :class:`~innerworks.train.config.Recipe` of one run (recipe file + overrides, ``name`` set to
-    the run name and ``seed`` to the repro seed).
+    """The validated recipe of one run (see :func:`innerworks.train.runspec.build_recipe`), restricted to the tasks
+    this reproduction trains.
 
     >>> r = build_recipe(RunSpec(recipe="flipflop/tanh16", overrides={"train": {"steps": 5}}), "x", 3)
-    >>> r.name, r.seed, r.train.steps, r.task
-    ('x', 3, 5, 'flipflop')
+    >>> r.name, r.seed, r.train.steps
+    ('x', 3, 5)
     """
-    from innerworks.train.config import parse_recipe, resolve_recipe_path
-
-    local = (base / spec.recipe) if base is not None else None
-    if local is not None and local.is_file():
-        path = local
-    elif local is not None and local.with_suffix(".yaml").is_file():
-        path = local.with_suffix(".yaml")
-    else:
-        path = resolve_recipe_path(spec.recipe)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
-        raise ConfigError(f"{path}: invalid YAML") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a recipe mapping")
-    raw = _merge(raw, spec.overrides)
-    raw.update(name=name, seed=int(seed))
-    recipe = parse_recipe(raw, source=f"{path} (run {name})")
-    if recipe.task not in ("classification", "flipflop"):
-        raise ConfigError(f"{path}: run {name} has task {recipe.task!r}; repro integration trains 'classification' "
-                          "and 'flipflop' recipes")
-    return recipe
+    return _build_recipe(spec, name, seed, base=base, tasks=("classification", "flipflop"), lab="repro integration")
 
 
 # ------------------------------------------------------------------------------------------------------- roles

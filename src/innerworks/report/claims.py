@@ -104,6 +104,19 @@ def load_results(path: str | Path) -> dict[str, Any]:
     return read_json(p / "results.json" if p.is_dir() else p)
 
 
+def outcome_lines(result: ReproResult, out_dir: str | Path) -> list[str]:
+    """What a ``repro`` command prints when it finishes: the pass count, then each claim that did not pass.
+
+    >>> outcome_lines(ReproResult("demo", [Claim("a", "s", "> 0", -1.0, False)], wall_time_s=2.0), "out")
+    ['demo: 0/1 claims passed in 2 s; results in out/results.json', '  not passed: a: measured -1.0']
+    """
+    n_pass = sum(c.passed is True for c in result.claims)
+    lines = [f"{result.name}: {n_pass}/{len(result.claims)} claims passed in {result.wall_time_s:.0f} s; "
+             f"results in {Path(out_dir) / 'results.json'}"]
+    lines += [f"  not passed: {c.id}: measured {c.measured}" for c in result.claims if c.passed is not True]
+    return lines
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.4g}"

@@ -1,0 +1,86 @@
+"""Runs inside a reproduction: a recipe reference plus overrides, turned into a validated :class:`Recipe`.
+
+Reproduction settings (``configs/repro/*.yaml``) list their training runs as :class:`RunSpec` entries, so the
+runs stay ordinary recipes and the settings stay YAML, not code.
+
+>>> r = build_recipe(RunSpec(recipe="quick", overrides={"train": {"steps": 5}}), "demo", seed=3)
+>>> r.name, r.seed, r.train.steps
+('demo', 3, 5)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from innerworks.errors import ConfigError
+from innerworks.train.config import Recipe, parse_recipe, resolve_recipe_path
+
+
+class RunSpec(BaseModel):
+    """One training run: a recipe (path, or a name under ``configs/`` such as ``synthetic/categorical3_gru``) and
+    overrides deep-merged into its ``data``/``model``/``train`` sections."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recipe: str
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("overrides")
+    @classmethod
+    def _sections(cls, v: dict[str, Any]) -> dict[str, Any]:
+        bad = sorted(set(v) - {"data", "model", "train"})
+        if bad:
+            raise ValueError(f"overrides may only touch data, model and train, got {bad}")
+        return v
+
+
+def merge_overrides(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``over`` into a copy of ``base`` (nested dicts merge; anything else replaces).
+
+    >>> merge_overrides({"train": {"steps": 1, "lr": 0.1}}, {"train": {"steps": 2}})
+    {'train': {'steps': 2, 'lr': 0.1}}
+    """
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge_overrides(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def build_recipe(spec: RunSpec, name: str, seed: int, base: Path | None = None,
+                 tasks: Collection[str] | None = None, lab: str = "this reproduction") -> Recipe:
+    """The validated recipe of one run: its recipe file with the overrides merged in, ``name`` set to the run name
+    and ``seed`` to the reproduction's seed.
+
+    Args:
+        spec: the run's recipe reference and overrides.
+        name: run name (also the run directory's name).
+        seed: the reproduction's seed.
+        base: folder to resolve a relative ``spec.recipe`` against first (e.g. the settings file's folder).
+        tasks: allowed ``task`` values; another task is a :class:`ConfigError`.
+        lab: how errors name the caller.
+    """
+    local = (base / spec.recipe) if base is not None else None
+    if local is not None and local.is_file():
+        path = local
+    elif local is not None and local.with_suffix(".yaml").is_file():
+        path = local.with_suffix(".yaml")
+    else:
+        path = resolve_recipe_path(spec.recipe)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        raise ConfigError(f"{path}: invalid YAML") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a recipe mapping")
+    raw = merge_overrides(raw, spec.overrides)
+    raw.update(name=name, seed=int(seed))
+    recipe = parse_recipe(raw, source=f"{path} (run {name})")
+    if tasks is not None and recipe.task not in tasks:
+        allowed = " and ".join(repr(t) for t in sorted(tasks))
+        raise ConfigError(f"{path}: run {name} has task {recipe.task!r}; {lab} trains {allowed} recipes")
+    return recipe
