@@ -19,10 +19,12 @@ Adam steps before Newton cut the starts reaching stable points from ~250 of 512 
 is what FixedPointFinder relies on to find saddles. ``"explore"`` runs the Adam search on every start first;
 ``"both"`` runs both from the same starts and keeps the union (twice the work, the best coverage).
 
-Each point stops on its own: converged (``‖r‖ < tol``), stalled (10 iterations without cutting its residual by 10%:
-a local minimum of q or a slow valley, i.e. a slow point or a failure), non-finite, or out of iterations. Only the
-active points are evaluated: the active set is compacted every iteration, and Jacobians are recomputed only for
-points whose step was accepted.
+Each point stops on its own: converged (``‖r‖ < tol``), stalled (its residual is not below 90% of its value 8
+iterations earlier, a sliding window: a local minimum of q or a slow valley, i.e. a slow point or a failure),
+non-finite, or out of iterations. In the rescue pass a point also stops once it comes within ``unique_tol`` of a root
+the first pass already certified (it would only add a duplicate; its row then holds that root). Only the active points
+are evaluated: the active set is compacted every iteration, and Jacobians are recomputed only for points whose step
+was accepted.
 """
 
 from __future__ import annotations
@@ -117,16 +119,19 @@ def _jac_g(jac_fn: MapFn, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
 
 
 def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.Tensor, *, tol: float,
-                        max_iter: int, damping: float, patience: int = 10, min_decrease: float = 0.9,
-                        newton_below: float = 1e-3) -> RootResult:
+                        max_iter: int, damping: float, patience: int = 8, min_decrease: float = 0.9,
+                        newton_below: float = 1e-3, known: torch.Tensor | None = None,
+                        known_tol: float = 0.0) -> RootResult:
     """Per-point Newton / Levenberg–Marquardt on ``M(h) − h`` for one chunk.
 
     Every point starts in Newton mode (``λ = 0``: one LU solve, cheaper than forming JᵀJ). A Newton step that does
     not lower ``‖r‖`` switches the point to LM with ``λ = damping``; LM divides λ by 3 after an accepted step and
     multiplies it by 8 after a rejected one, and hands back to Newton once λ falls below ``damping · newton_below``.
-    A point stalls when ``patience`` iterations pass without cutting its residual to ``min_decrease`` times its value
-    at the last such cut (Newton near a root cuts it far faster; a point sitting in a local minimum of q, or crawling
-    along a slow valley, does not).
+    A point stalls when its residual is not below ``min_decrease`` times its value ``patience`` iterations earlier
+    (Newton near a root cuts it far faster; a point sitting in a local minimum of q, or crawling along a slow valley,
+    does not). On the bench's trained nets no start that converges under a 10-iteration rule is lost with 8, and
+    stalled starts stop sooner. ``known`` (``[K, S + I]`` rows ``[h, x]``): a point within ``known_tol`` of one of
+    them stops with status STALLED (it is heading for a root that is already certified).
     """
     n = h.shape[0]
     dev = h.device
@@ -137,8 +142,10 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
     status[f < tol] = CONVERGED
     iters = torch.zeros(n, dtype=torch.long, device=dev)
     lam = torch.zeros(n, dtype=h.dtype, device=dev)
-    stall = torch.zeros(n, dtype=torch.long, device=dev)  # iterations since the last checkpoint
-    f_ref = f.clone()  # residual at the last checkpoint
+    # residuals of the last ``patience`` iterations (ring buffer; slot 0 holds the start, inf = not yet reached)
+    past = torch.full((n, patience), float("inf"), dtype=f.dtype, device=dev)
+    past[:, 0] = f
+    near_known = known is not None and known.shape[0] > 0
     lam_newton = damping * newton_below
 
     idx = (status == ACTIVE).nonzero().squeeze(-1)
@@ -162,12 +169,15 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
             lam[acc_idx] = torch.where(la < lam_newton, torch.zeros_like(la), la)
             lr = lam[rej_idx]
             lam[rej_idx] = torch.where(lr == 0, torch.full_like(lr, damping), (lr * 8.0).clamp_max(1e30))
-            progress = f[idx] < min_decrease * f_ref[idx]
-            f_ref[idx] = torch.where(progress, f[idx], f_ref[idx])
-            stall[idx] = torch.where(progress, torch.zeros_like(stall[idx]), stall[idx] + 1)
+            slot = iters[idx] % patience
+            stalled = ~(f[idx] < min_decrease * past[idx, slot])  # no 10% cut over the window (NaN-safe)
+            past[idx, slot] = f[idx]
+            if near_known:
+                key = torch.cat([h[idx], x[idx]], dim=1)
+                stalled |= torch.cdist(key, known).min(dim=1).values <= known_tol
             st = status[idx]
             st = torch.where(f[idx] < tol, torch.full_like(st, CONVERGED), st)
-            st = torch.where((st == ACTIVE) & (stall[idx] >= patience), torch.full_like(st, STALLED), st)
+            st = torch.where((st == ACTIVE) & stalled, torch.full_like(st, STALLED), st)
             status[idx] = st
             keep = st == ACTIVE
             if not bool(keep.all()):  # compact the active set (and its Jacobians)
@@ -185,28 +195,42 @@ def _concat(parts: list[RootResult]) -> RootResult:
 
 
 def _newton_with_rescue(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.Tensor, tol: float, max_iter: int,
-                        damping: float, search_steps: int, search_lr: float) -> RootResult:
+                        damping: float, search_steps: int, search_lr: float, unique_tol: float = 0.0) -> RootResult:
     res = levenberg_marquardt(map_fn, jac_fn, x, h, tol=tol, max_iter=max_iter, damping=damping)
     fail = ((res.status == STALLED) | (res.status == MAXITER)).nonzero().squeeze(-1)
     if search_steps > 0 and fail.numel():
         hs = adam_search(map_fn, x[fail], h[fail], search_steps, search_lr, tol)
-        again = levenberg_marquardt(map_fn, jac_fn, x[fail], hs, tol=tol, max_iter=max_iter, damping=damping)
+        conv = (res.status == CONVERGED).nonzero().squeeze(-1)
+        known = torch.cat([res.points[conv], x[conv]], dim=1)
+        if unique_tol > 0 and known.shape[0]:  # one row per certified root keeps the distance test small
+            conv = conv[greedy_unique(known, res.residuals[conv], 0.5 * unique_tol)[0]]
+            known = torch.cat([res.points[conv], x[conv]], dim=1)
+        use_known = unique_tol > 0 and known.shape[0] > 0
+        again = levenberg_marquardt(map_fn, jac_fn, x[fail], hs, tol=tol, max_iter=max_iter, damping=damping,
+                                    known=known if use_known else None, known_tol=unique_tol)
         won = again.status == CONVERGED
         w = fail[won]
         res.points[w], res.residuals[w], res.status[w] = again.points[won], again.residuals[won], CONVERGED
+        if use_known:  # stopped near a certified root: the start is credited to that root (as a full run would be)
+            key = torch.cat([again.points, x[fail]], dim=1)
+            dist, near = torch.cdist(key, known).min(dim=1)
+            hit = (again.status == STALLED) & (dist <= unique_tol)
+            w, src = fail[hit], conv[near[hit]]
+            res.points[w], res.residuals[w], res.status[w] = res.points[src], res.residuals[src], CONVERGED
         res.iterations[fail] += again.iterations
     return res
 
 
 def solve_roots(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h0: torch.Tensor, *, tol: float, max_iter: int,
                 damping: float, search_steps: int, search_lr: float, batch_size: int, mode: str = "newton",
-                on_chunk: Callable[[int], None] | None = None) -> RootResult:
+                on_chunk: Callable[[int], None] | None = None, unique_tol: float = 0.0) -> RootResult:
     """Run the search over all starts, ``batch_size`` starts at a time (bounds the ``[B, S, S]`` memory).
 
     ``mode``: ``"newton"``: Newton/LM from every start, then an Adam search from the original start, followed by
     Newton/LM again, for the starts that stalled or ran out of iterations (a rescued start replaces its first result
     only if it is now certified). ``"explore"``: ``search_steps`` Adam steps from every start, then Newton/LM (with the
     same rescue). ``"both"``: both, from the same starts; the result holds ``2N`` rows (newton rows first).
+    ``unique_tol > 0`` stops a rescued start once it is within that distance of a root its chunk already certified.
     """
     if mode not in ("newton", "explore", "both"):
         raise ValueError(f"unknown mode {mode!r}")
@@ -214,10 +238,12 @@ def solve_roots(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h0: torch.Tensor,
     for start in range(0, h0.shape[0], batch_size):
         hc, xc = h0[start:start + batch_size], x[start:start + batch_size]
         if mode in ("newton", "both"):
-            parts.append(_newton_with_rescue(map_fn, jac_fn, xc, hc, tol, max_iter, damping, search_steps, search_lr))
+            parts.append(_newton_with_rescue(map_fn, jac_fn, xc, hc, tol, max_iter, damping, search_steps, search_lr,
+                                             unique_tol))
         if mode in ("explore", "both") and search_steps > 0:
             he = adam_search(map_fn, xc, hc, search_steps, search_lr, tol)
-            parts.append(_newton_with_rescue(map_fn, jac_fn, xc, he, tol, max_iter, damping, search_steps, search_lr))
+            parts.append(_newton_with_rescue(map_fn, jac_fn, xc, he, tol, max_iter, damping, search_steps, search_lr,
+                                             unique_tol))
         if on_chunk is not None:
             on_chunk(hc.shape[0])
     if mode == "both":  # newton rows of every chunk first, then the explore rows, so rows i and N + i share a start

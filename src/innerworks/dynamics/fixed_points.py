@@ -343,7 +343,8 @@ def _run_solver(map_fn: S.MapFn, jac_fn: S.MapFn, x: torch.Tensor, h: torch.Tens
     try:
         res = S.solve_roots(map_fn, jac_fn, x, h, tol=opts.tol, max_iter=opts.max_iter, damping=opts.damping,
                             search_steps=opts.search_steps, search_lr=opts.search_lr, batch_size=opts.batch_size,
-                            mode=opts.mode, on_chunk=None if pb is None else (lambda n: pb[0].advance(pb[1], n)))
+                            mode=opts.mode, on_chunk=None if pb is None else (lambda n: pb[0].advance(pb[1], n)),
+                            unique_tol=opts.unique_tol)
     finally:
         if pb is not None:
             pb[0].stop()
