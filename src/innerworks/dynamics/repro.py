@@ -48,23 +48,21 @@ cannot test the claim, and the claim fails as "not resolvable".
 from __future__ import annotations
 
 import math
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rich.console import Console
 
 from innerworks.data.types import TextDataset
 from innerworks.dynamics.analyze import AnalysisSettings, RunAnalysis, analyze_model, lattice_counts
 from innerworks.dynamics.figures import dimension_figure
-from innerworks.errors import ConfigError, InnerworksError
+from innerworks.errors import InnerworksError
 from innerworks.report.claims import Claim, ReproResult, claims_markdown, write_results
-from innerworks.train.runspec import RunSpec
+from innerworks.train.runspec import RunSpec, check_run_names, load_settings
 from innerworks.train.runspec import build_recipe as _build_recipe
 from innerworks.utils.io import atomic_write_text
 
@@ -100,10 +98,7 @@ class IntegrationReproConfig(_Strict):
     @field_validator("runs")
     @classmethod
     def _names(cls, v: dict[str, RunSpec]) -> dict[str, RunSpec]:
-        for name in v:
-            if not re.fullmatch(r"[a-z0-9_]+", name):
-                raise ValueError(f"run name {name!r}: use lowercase letters, digits and '_'")
-        return v
+        return check_run_names(v)
 
 
 def config_path(quick: bool) -> Path:
@@ -119,20 +114,7 @@ def load_config(path: str | Path | None = None, quick: bool = True) -> Integrati
     ['ag_news_gru', 'ag_news_lstm']
     """
     p = Path(path) if path is not None else config_path(quick)
-    if not p.is_file():
-        raise ConfigError(f"{p}: repro settings not found (pass --config PATH)")
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"{p}{f':{mark.line + 1}' if mark else ''}: invalid YAML") from None
-    try:
-        cfg = IntegrationReproConfig.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{p}: field '{loc}': {msg}") from None
+    cfg = load_settings(p, IntegrationReproConfig)
     for name, spec in cfg.runs.items():
         build_recipe(spec, name, 0, base=p.resolve().parent)
     return cfg

@@ -10,15 +10,18 @@ runs stay ordinary recipes and the settings stay YAML, not code.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from innerworks.errors import ConfigError
 from innerworks.train.config import Recipe, parse_recipe, resolve_recipe_path
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class RunSpec(BaseModel):
@@ -84,3 +87,40 @@ def build_recipe(spec: RunSpec, name: str, seed: int, base: Path | None = None,
         allowed = " and ".join(repr(t) for t in sorted(tasks))
         raise ConfigError(f"{path}: run {name} has task {recipe.task!r}; {lab} trains {allowed} recipes")
     return recipe
+
+
+def check_run_names(runs: dict[str, RunSpec]) -> dict[str, RunSpec]:
+    """Validator for a settings file's ``runs`` mapping: names become folder names, so keep them plain.
+
+    >>> check_run_names({"Bad Name": RunSpec(recipe="quick")})  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    ValueError: run name 'Bad Name': use lowercase letters, digits and '_'
+    """
+    for name in runs:
+        if not re.fullmatch(r"[a-z0-9_]+", name):
+            raise ValueError(f"run name {name!r}: use lowercase letters, digits and '_'")
+    return runs
+
+
+def load_settings(path: Path, cls: type[M]) -> M:
+    """Read a reproduction settings YAML into the pydantic model ``cls``; one-line :class:`ConfigError` naming the
+    file (and line or field) on failure.
+
+    >>> load_settings(Path("/nonexistent.yaml"), RunSpec)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    innerworks.errors.ConfigError: /nonexistent.yaml: repro settings not found (pass --config PATH)
+    """
+    if not path.is_file():
+        raise ConfigError(f"{path}: repro settings not found (pass --config PATH)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(f"{path}{f':{mark.line + 1}' if mark else ''}: invalid YAML") from None
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{path}: field '{loc}': {msg}") from None
