@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from innerworks.errors import ConfigError, InnerworksError
 from innerworks.report.claims import Claim, ReproResult, claims_markdown, write_results
+from innerworks.train.runspec import load_settings
 from innerworks.utils.io import atomic_write_text
 from innerworks.wide.dynamics import DynamicsResult, run_dynamics
 from innerworks.wide.figures import diagonal_panel, rms_panel, save_spec, sweep_panel
@@ -86,18 +86,7 @@ def load_config(path: str | Path | None = None, quick: bool = True) -> WideRepro
     2
     """
     p = Path(path) if path is not None else _CONFIGS / "repro" / ("wide_quick.yaml" if quick else "wide_full.yaml")
-    if not p.is_file():
-        raise ConfigError(f"{p}: recipe not found (pass --config PATH)")
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: invalid YAML ({exc})") from None
-    try:
-        cfg = WideReproConfig.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        raise ConfigError(f"{p}: field '{loc}': {err['msg']}") from None
+    cfg = load_settings(p, WideReproConfig)
     for name, section in (("sweep", cfg.sweep), ("zero_check", cfg.zero_check), ("diagonal", cfg.diagonal)):
         for a in section.activations:
             try:
