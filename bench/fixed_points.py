@@ -51,21 +51,12 @@ from innerworks.dynamics._solver import greedy_unique
 from innerworks.dynamics.linearize import eigsorted, n_unstable_modes
 from innerworks.train import load_recipe, train
 from innerworks.train.config import parse_recipe
+from innerworks.utils.provenance import cpu_name
 
 CERT = 1e-8
 FPF_CERT = (2 * 1e-12) ** 0.5  # FixedPointFinder's own convergence, q < tol_q = 1e-12, as a speed (1.41e-6)
 UNIQUE = 1e-3
 TARGET_RATIO = 20.0
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 # ------------------------------------------------------------------------------------------------------- networks

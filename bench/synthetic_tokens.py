@@ -11,11 +11,11 @@ import argparse
 import platform
 import random
 import time
-from pathlib import Path
 
 import torch
 
 from innerworks.data.synthetic import SyntheticConfig, generate
+from innerworks.utils.provenance import cpu_name
 
 TARGET = 5e6
 
@@ -47,16 +47,6 @@ def best_time(fn, repeats: int) -> float:
         fn()
         best = min(best, time.perf_counter() - start)
     return best
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:

@@ -91,6 +91,16 @@ def _masked_argmax(f: torch.Tensor, src_m: torch.Tensor) -> torch.Tensor:
     return torch.where(src_m, f, neg).argmax(dim=-1)
 
 
+def _terms_and_full(terms: Mapping[str, torch.Tensor], full: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Stack the nine terms ``[9, B, nh, T, S]`` and the full scores ``[B, nh, T, S]`` (float64), checking shapes;
+    also say whether the input had a head axis."""
+    a, had = _stack_terms(terms)
+    f, _ = _with_heads(full.double(), 3, "full scores")
+    if f.shape != a.shape[1:]:
+        raise InnerworksError(f"full scores {tuple(f.shape)} do not match terms {tuple(a.shape[1:])}")
+    return a, f, had
+
+
 class DotRatioAccumulator:
     """Streaming dot ratios ``|term| / sum_terms |term|`` at the top-``k`` encoder positions by full score.
 
@@ -118,11 +128,7 @@ class DotRatioAccumulator:
     def update(self, terms: Mapping[str, torch.Tensor], full: torch.Tensor, src_lengths: torch.Tensor | None = None,
                tgt_lengths: torch.Tensor | None = None) -> DotRatioAccumulator:
         """Add one batch: nine terms and the full score, each ``[B, (nh), T, S]``."""
-        a, had = _stack_terms(terms)
-        f, _ = _with_heads(full.double(), 3, "full scores")
-        if f.shape != a.shape[1:]:
-            raise InnerworksError(f"full scores {tuple(f.shape)} do not match terms {tuple(a.shape[1:])}")
-        self._had_heads = had
+        a, f, self._had_heads = _terms_and_full(terms, full)
         _, b, nh, t, s = a.shape
         src_m, tgt_m, src_len = _masks(b, t, s, src_lengths, tgt_lengths, f.device)
         a = a.abs()
@@ -208,11 +214,7 @@ class SignedShareAccumulator:
     def update(self, terms: Mapping[str, torch.Tensor], full: torch.Tensor, src_lengths: torch.Tensor | None = None,
                tgt_lengths: torch.Tensor | None = None) -> SignedShareAccumulator:
         """Add one batch: nine terms and the full score, each ``[B, (nh), T, S]``."""
-        a, had = _stack_terms(terms)
-        f, _ = _with_heads(full.double(), 3, "full scores")
-        if f.shape != a.shape[1:]:
-            raise InnerworksError(f"full scores {tuple(f.shape)} do not match terms {tuple(a.shape[1:])}")
-        self._had_heads = had
+        a, f, self._had_heads = _terms_and_full(terms, full)
         _, b, nh, t, s = a.shape
         src_m, tgt_m, _ = _masks(b, t, s, src_lengths, tgt_lengths, f.device)
         idx = _masked_argmax(f, src_m)[..., None]  # [B, nh, T, 1]

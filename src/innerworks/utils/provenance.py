@@ -37,6 +37,21 @@ def git_commit(start: Path | None = None) -> str | None:
         return None
 
 
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux), for benchmark and run records.
+
+    >>> isinstance(cpu_name(), str)
+    True
+    """
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def provenance() -> dict[str, Any]:
     """Versions of Python and key packages, the git commit, host and device information.
 
@@ -58,6 +73,7 @@ def provenance() -> dict[str, Any]:
         "git_commit": git_commit(),
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "cpu": cpu_name(),
         "cpu_count": __import__("os").cpu_count(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
