@@ -55,7 +55,7 @@ def test_analyze_dynamics_classifier(app, classifier_run: Path, tmp_path: Path) 
     res = CliRunner().invoke(app, ["analyze", "dynamics", str(classifier_run), "--out", str(out), "--n-docs", "200",
                                    "--n-starts", "256", "--quiet"])
     assert res.exit_code == 0, res.output
-    assert "dimension at 95%: fixed points 2" in res.output
+    assert "dimension at 95%: manifold (" in res.output and "slow points) 2 (certified fixed points 2" in res.output
     a = json.loads((out / "analysis.json").read_text())
     assert a["task"] == "classification" and a["cell"] == "gru" and a["num_classes"] == 3
     assert a["metrics"]["accuracy"] > 0.9
@@ -64,11 +64,16 @@ def test_analyze_dynamics_classifier(app, classifier_run: Path, tmp_path: Path) 
     # 3 classes: a 2-D triangle of fixed points (3 stable corners) with readouts near 120 degrees; the visited
     # states, transients included, need more dimensions (reported beside it, never in its place)
     assert a["manifold"]["pca"]["dimensions"]["0.95"] == 2 and fp["unstable_histogram"]["0"] == 3
+    assert a["fixed_point_set"]["pca"]["dimensions"]["0.95"] == 2
+    # the manifold itself: many distinct slow points (Aitken's rule), each no faster than the tolerance
+    sp = a["slow_points"]
+    assert a["manifold"]["kind"] == "slow" and a["manifold"]["n_points"] == sp["n"] >= 20
+    assert sp["q_tol"] == pytest.approx(0.05 * 0.5 * sp["mean_step_size"] ** 2) and sp["n_converged"] > 128
     assert a["states"]["pca"]["dimensions"]["0.95"] >= 2
     assert a["wordcount"]["dimensions"]["0.95"] == 2 and a["wordcount"]["agree"]["0.95"] is True
     assert max(abs(x - 120.0) for x in a["readout"]["pair_angles"]) < 15
     lin = a["linearization"]
-    assert lin["n_points"] == fp["n"] + fp["n_slow"] and 0 <= lin["alignment_top_mode"]["median"] <= 1
+    assert lin["n_points"] == min(200, sp["n"]) and 0 <= lin["alignment_top_mode"]["median"] <= 1
     _figures(out, "tiny3")
     for ext in FIGURE_FILES:
         assert (out / "figures" / f"variance__tiny3.{ext}").is_file()

@@ -10,8 +10,13 @@
    from ``n_starts`` visited states (per-point Newton/LM, certificate ``‖F(h) − h‖ < 1e-8``; duplicates merged
    within ``unique_tol``, 0.025 by default, Aitken's manifold setting). Slow points (stalled local minima of q with
    speed < ``slow_tol``) are kept apart.
-3. Manifold dimension on the fixed (and slow) points, as the notes ask (integration notes §8): PCA dimension at 90%
-   and 95% of the variance, participation ratio. The all-visited-states figure is reported beside it.
+3. The attractor manifold (``manifold="slow"``, the default): slow points found with the authors' protocol
+   (:func:`~innerworks.dynamics.find_slow_points`, integration notes §3): per-point Adam descent of q from the same
+   number of visited states, stopping at ``q ≤ 0.05 · ½ · s̄²`` (``s̄`` the mean per-token step), merged within
+   ``unique_tol``. Its dimension (PCA at 90% and 95% of the variance, participation ratio) is the manifold's
+   dimension, as the notes ask (measure it on the fixed or slow points, never on all visited states, §8). The
+   certified fixed points are the skeleton: their own PCA (``fixed_point_set``) and the all-visited-states PCA are
+   reported beside it. ``manifold="fixed"`` uses the certified fixed points plus stalled slow points instead.
 4. Linearisation at up to ``n_linearize`` manifold points: eigenvalues sorted by ``|λ|`` with time constants, the
    left eigenvectors of the slowest modes and their alignment with the readout: ``|cos|`` between ``l₁`` and the
    readout direction ``w_last − w_first`` (for 2 classes, exactly the logit-difference direction).
@@ -46,8 +51,9 @@ from torch import nn
 from innerworks.dynamics import figures as F
 from innerworks.dynamics.fixed_points import FixedPoints, find_fixed_points
 from innerworks.dynamics.geometry import pca_dimension, readout_angles
-from innerworks.dynamics.linearize import eigsorted, time_constants
+from innerworks.dynamics.linearize import eigsorted, n_unstable_modes, time_constants
 from innerworks.dynamics.orbits import audit_attractors
+from innerworks.dynamics.slow_points import aitken_q_tol, find_slow_points, mean_step_size
 from innerworks.dynamics.step import as_step
 from innerworks.dynamics.toys import expected_unstable_counts
 from innerworks.dynamics.wordcount import compare_dimensions, word_count_prediction
@@ -77,6 +83,11 @@ class AnalysisSettings(BaseModel):
     n_linearize: int = Field(200, ge=1, description="manifold points linearised with eigenvectors")
     n_modes: int = Field(3, ge=1, description="slowest modes whose left eigenvectors are kept")
     n_trajectories: int = Field(40, ge=0, description="trajectories drawn in the 3-D PCA figure")
+    manifold: Literal["slow", "fixed"] = Field("slow", description="classifiers: the point set whose dimension is "
+                                               "the manifold's: Aitken slow points, or certified fixed points")
+    slow_fraction: float = Field(0.05, gt=0, description="slow points: q <= fraction * 1/2 * (mean token step)^2")
+    slow_lr: float = Field(0.01, gt=0, description="slow points: Adam step size (the authors' 0.01)")
+    slow_max_iters: int = Field(10_000, ge=1, description="slow points: most Adam steps per point")
     flipflop_mode: Literal["newton", "explore", "both"] = Field("both", description="flip-flop search mode")
     flipflop_noise: float = Field(1.0, ge=0, description="flip-flop start noise (tanh-scale states)")
     flipflop_unique_tol: float = Field(1e-3, gt=0)
@@ -131,6 +142,15 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     b = b.to(a.dtype)
     dots = (a @ b).abs()
     return (dots / (a.abs().pow(2).sum(-1).sqrt() * b.abs().pow(2).sum().sqrt()).clamp_min(1e-300)).real.double()
+
+
+def _n_unstable(model: Any, points: torch.Tensor, margin: float, chunk: int = 64) -> torch.Tensor:
+    """Number of modes with ``|λ| > 1 + margin`` at each point (zero input)."""
+    step = as_step(model)
+    out = [n_unstable_modes(eigsorted(step.jacobian(step.zero_inputs(h.shape[0]), step.cast(h)), vectors=False)
+                            .eigenvalues, margin)
+           for h in points.split(chunk)] if points.shape[0] else []
+    return torch.cat(out).cpu() if out else torch.zeros(0, dtype=torch.long)
 
 
 def _valid_states(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -199,10 +219,20 @@ def analyze_classifier(model: nn.Module, data: Any, *, name: str, settings: Anal
     doc_len = {"max": int(test.lengths.max()), "mean": float(test.lengths.double().mean())}
     fps = find_fixed_points(model, states, n_starts=s.n_starts, unique_tol=s.unique_tol, mode=s.mode,
                             noise_scale=s.noise_scale, batch_size=s.batch_size, seed=s.seed, progress=progress)
-    t_fp = time.perf_counter()
     slow = fps.slow if fps.slow is not None else fps.subset(slice(0, 0))
-    manifold = torch.cat([fps.points, slow.points]).cpu()
-    man_unstable = torch.cat([fps.n_unstable, slow.n_unstable]).cpu()
+    skeleton = torch.cat([fps.points, slow.points]).cpu()
+    h0 = model.cell.initial_state(1)[0].detach().to(torch.float64)
+    step_size = mean_step_size(hs, lengths, h0)
+    q_tol = aitken_q_tol(step_size, s.slow_fraction)
+    sp = find_slow_points(model, _subsample(states, s.n_starts, gen), q_tol=q_tol, lr=s.slow_lr,
+                          max_iters=s.slow_max_iters, unique_tol=s.unique_tol)
+    t_fp = time.perf_counter()
+    if s.manifold == "slow":
+        manifold = sp.points
+        man_unstable = _n_unstable(model, manifold, fps.unstable_margin)
+    else:
+        manifold = skeleton
+        man_unstable = torch.cat([fps.n_unstable, slow.n_unstable]).cpu()
     sub_states = _subsample(states, s.max_states, gen)
     man_pca = _pca_dict(manifold)
     states_pca = _pca_dict(sub_states)
@@ -228,7 +258,13 @@ def analyze_classifier(model: nn.Module, data: Any, *, name: str, settings: Anal
             "unique_tol": s.unique_tol, "mode": s.mode, "input": "zero vector (no word)",
             "notes": fps.meta.get("notes", []),
         },
-        "manifold": {"points": "certified fixed points plus slow points", "pca": man_pca},
+        "slow_points": {"n": len(sp), "q_tol": q_tol, "speed_tol": math.sqrt(2 * q_tol), "mean_step_size": step_size,
+                        "fraction": s.slow_fraction, **sp.meta},
+        "manifold": {"points": ("slow points (q <= 0.05 * 1/2 * mean token step^2), merged within unique_tol"
+                                if s.manifold == "slow" else "certified fixed points plus stalled slow points"),
+                     "kind": s.manifold, "n_points": int(manifold.shape[0]), "pca": man_pca},
+        "fixed_point_set": {"points": "certified fixed points plus stalled slow points",
+                            "n_points": int(skeleton.shape[0]), "pca": _pca_dict(skeleton)},
         "states": {"points": "visited states (subsample)", "pca": states_pca},
     }
     if lin is not None:
@@ -288,13 +324,16 @@ def _classifier_figures(fig_out: Path, name: str, hs: torch.Tensor, lengths: tor
     trajs = [((hs[i, : int(lengths[i])] - mu) @ comps.T).tolist() for i in range(nt)]
     lab = labels[:nt]
     tl = lab.tolist() if lab.dim() == 1 else None
-    slow_n = summary["fixed_points"]["n_slow"]
-    fp_pts = manifold[: manifold.shape[0] - slow_n]
-    slow_pts = manifold[manifold.shape[0] - slow_n:]
+    fp_pts = fps.points.cpu()
+    if summary["manifold"]["kind"] == "slow":
+        slow_pts, what = manifold, "slow (manifold) points"
+    else:
+        slow_pts = manifold[fp_pts.shape[0]:]
+        what = "stalled slow points"
     F.pca3d_figure(fig_out, f"pca3d__{name}", trajs, ((fp_pts - mu) @ comps.T).tolist(),
-                   man_unstable[: fp_pts.shape[0]].tolist(),
-                   f"{name} ({cell}): {len(fps)} fixed points, {slow_n} slow points, in the fixed points' top PCs",
-                   slow=((slow_pts - mu) @ comps.T).tolist() if slow_n else None, trajectory_labels=tl,
+                   fps.n_unstable.cpu().tolist(),
+                   f"{name} ({cell}): {len(fps)} fixed points, {slow_pts.shape[0]} {what}, in the manifold's top PCs",
+                   slow=((slow_pts - mu) @ comps.T).tolist() if slow_pts.shape[0] else None, trajectory_labels=tl,
                    class_names=class_names, explained=ex.tolist())
     figs.append(f"pca3d__{name}")
     if lin is not None:
@@ -302,7 +341,7 @@ def _classifier_figures(fig_out: Path, name: str, hs: torch.Tensor, lengths: tor
         k = min(ev.shape[0], 100)
         nu = (ev[:k].abs() > 1 + 1e-7).sum(-1)
         F.eigenvalues_figure(fig_out, f"eigenvalues__{name}", ev[:k].real.tolist(), ev[:k].imag.tolist(),
-                             nu.tolist(), f"{name} ({cell}): Jacobian eigenvalues at {k} fixed/slow points")
+                             nu.tolist(), f"{name} ({cell}): Jacobian eigenvalues at {k} manifold points")
         figs.append(f"eigenvalues__{name}")
     if "readout" in summary and manifold.shape[0] >= 1:
         mu2, comps2, _ = _basis(manifold if manifold.shape[0] >= 2 else base, 2)
@@ -313,7 +352,9 @@ def _classifier_figures(fig_out: Path, name: str, hs: torch.Tensor, lengths: tor
         figs.append(f"readout__{name}")
     profiles = {}
     if summary["manifold"]["pca"] is not None:
-        profiles["fixed/slow points"] = summary["manifold"]["pca"]["explained"]
+        profiles["manifold (" + summary["manifold"]["kind"] + " points)"] = summary["manifold"]["pca"]["explained"]
+    if summary["manifold"]["kind"] == "slow" and summary["fixed_point_set"]["pca"] is not None:
+        profiles["certified fixed points"] = summary["fixed_point_set"]["pca"]["explained"]
     if summary["states"]["pca"] is not None:
         profiles["all visited states"] = summary["states"]["pca"]["explained"]
     profiles["word-count prediction"] = summary["wordcount"]["explained"]

@@ -40,10 +40,10 @@ def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None
                    f"(unstable modes {fp['unstable_histogram']}), {fp['n_slow']} slow points, "
                    f"all certified: {fp['all_certified']}")
         if r.task == "classification":
-            man, st = s["manifold"]["pca"], s["states"]["pca"]
-            md = "n/a" if man is None else man["dimensions"]["0.95"]
-            sd = "n/a" if st is None else st["dimensions"]["0.95"]
-            typer.echo(f"  dimension at 95%: fixed points {md} (all visited states {sd}); word-count prediction "
+            man, fpp, st = s["manifold"]["pca"], s["fixed_point_set"]["pca"], s["states"]["pca"]
+            md, fd, sd = ("n/a" if p is None else p["dimensions"]["0.95"] for p in (man, fpp, st))
+            typer.echo(f"  dimension at 95%: manifold ({s['manifold']['n_points']} {s['manifold']['kind']} points) "
+                       f"{md} (certified fixed points {fd}, all visited states {sd}); word-count prediction "
                        f"{s['wordcount']['dimensions']['0.95']}")
             if s.get("readout"):
                 ro = s["readout"]

@@ -7,6 +7,8 @@ Both are tanh ``nn.RNN`` modules without bias: ``h' = tanh(W_hh h + W_ih x)``.
   points, ``−a, 0, +a`` with ``a = tanh(w a)``; ``±a`` are stable (slope ``w(1 − a²) < 1``), ``0`` is unstable
   (slope ``w``). So there are ``3^n`` fixed points, of which ``C(n, k)·2^(n−k)`` have ``k`` unstable modes: for
   ``n = 3``, 8 stable and 12/6/1 with 1/2/3 unstable modes (the flip-flop lattice). A pulse ``x_i = ±1`` sets bit i.
+- :func:`line_attractor`: a linear map that keeps the first coordinate and shrinks the others by ``decay``: a
+  continuous line of fixed points along the first axis (the ideal integrator), every other mode decaying.
 - :func:`period_two_tanh`: the same with ``w → −w``: ``h' = −tanh(w h)``. The only fixed point is 0 (all modes
   unstable, λ = −w); each unit flips between ``+a`` and ``−a`` forever, so the bits are stored as stable PERIOD-2
   CYCLES (4 stable 2-cycles for 3 bits; 13 2-cycles in all). A fixed-point search alone misses every memory.
@@ -24,6 +26,7 @@ from math import comb
 import torch
 from torch import nn
 
+from innerworks.dynamics.step import Step, as_step
 from innerworks.errors import InnerworksError
 
 
@@ -92,6 +95,25 @@ def stable_level(w: float = 2.0) -> float:
     return a
 
 
+def line_attractor(size: int = 3, decay: float = 0.5) -> Step:
+    """An autonomous linear map ``h' = diag(1, decay, …, decay) h``: every point of the first axis is fixed.
+
+    >>> import torch
+    >>> step = line_attractor(3, 0.5)
+    >>> step(step.zero_inputs(1), torch.tensor([[2.0, 1.0, -1.0]])).tolist()
+    [[2.0, 0.5, -0.5]]
+    """
+    if size < 1 or not 0 <= decay < 1:
+        raise InnerworksError(f"line_attractor: need size >= 1 and 0 <= decay < 1, got size={size}, decay={decay}")
+    scale = torch.full((size,), float(decay), dtype=torch.float64)
+    scale[0] = 1.0
+
+    def fn(x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return h * scale.to(h.dtype)
+
+    return as_step(fn, state_size=size, input_size=0)
+
+
 def expected_unstable_counts(n_bits: int) -> dict[int, int]:
     """``{k: number of fixed points of bistable_tanh(n_bits) with k unstable modes}`` = ``C(n, k)·2^(n−k)``.
 
@@ -101,4 +123,4 @@ def expected_unstable_counts(n_bits: int) -> dict[int, int]:
     return {k: comb(n_bits, k) * 2 ** (n_bits - k) for k in range(n_bits + 1)}
 
 
-__all__ = ["bistable_tanh", "expected_unstable_counts", "period_two_tanh", "stable_level"]
+__all__ = ["bistable_tanh", "expected_unstable_counts", "line_attractor", "period_two_tanh", "stable_level"]

@@ -1,0 +1,210 @@
+"""Slow points: the approximate fixed points that trace an attractor manifold (Aitken et al.'s protocol).
+
+A trained classifier integrates evidence along a continuous manifold of *slow* points, where the state barely moves
+under the no-word input x*. Its exact fixed points are few (often 1-4 isolated roots) and say little about the
+manifold's dimension. The authors measure the manifold on slow points instead (integration notes §3):
+
+- descend each point's own ``q(h) = ½‖F(x*, h) − h‖²`` with Adam (lr 0.01) from visited states, up to 10,000
+  steps;
+- stop at ``q ≤ fraction · ½ · s̄²``, with ``fraction = 0.05`` and ``s̄`` the mean per-token step ``‖h_{t+1} − h_t‖``
+  along real trajectories (``h0`` included). This is a speed of at most ``√0.05 ≈ 22%`` of a typical token's move;
+- drop any later point within 0.025 of a kept one (``keep_unique_fixed_points``).
+
+Differences from the authors' code, both deliberate: each point stops on its own when it reaches the tolerance
+(renn stops when the batch *mean* q does, so individual points can still be fast; notes §5 pitfalls), and points
+that never reach it are dropped and counted instead of kept.
+
+Gradient descent on q relaxes a start onto the slow manifold near where it began (the fast directions contract
+first), so the points keep most of the manifold's extent. (Adam scales each coordinate's step to about ``lr``,
+so a point also creeps along a slow direction until it stops; starts far off the manifold lose some extent.) A Newton solver would instead jump to the few exact roots; use
+:func:`~innerworks.dynamics.find_fixed_points` for those (the certified skeleton).
+
+>>> import torch
+>>> from innerworks.dynamics.toys import line_attractor
+>>> step = line_attractor(size=3, decay=0.5)           # a line of fixed points along the first axis
+>>> starts = torch.randn(200, 3, generator=torch.Generator().manual_seed(0))
+>>> sp = find_slow_points(step, starts, q_tol=1e-6)
+>>> len(sp) > 20, bool((sp.speeds <= (2e-6) ** 0.5).all())
+(True, True)
+>>> float(sp.points[:, 1:].norm(dim=1).max()) < 3e-3    # on the line: speed 0.5·‖h⊥‖ ≤ 1.41e-3
+True
+>>> float(sp.points[:, 0].std() / starts[:, 0].std()) > 0.9   # and spread along it as the starts were
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from innerworks.dynamics._solver import greedy_unique
+from innerworks.dynamics.step import as_step
+from innerworks.errors import InnerworksError
+
+AITKEN_FRACTION = 0.05
+AITKEN_LR = 0.01
+AITKEN_MAX_ITERS = 10_000
+AITKEN_UNIQUE_TOL = 0.025
+
+
+def mean_step_size(states: torch.Tensor, lengths: torch.Tensor, h0: torch.Tensor) -> float:
+    """The mean per-token move ``‖h_{t+1} − h_t‖`` over real trajectories, the first step from ``h0`` included.
+
+    ``states`` are ``[B, T, S]`` (state after each token), ``lengths`` ``[B]`` the valid lengths, ``h0`` ``[S]``.
+
+    >>> import torch
+    >>> hs = torch.tensor([[[1.0, 0.0], [1.0, 2.0], [9.0, 9.0]]])       # third state is padding
+    >>> mean_step_size(hs, torch.tensor([2]), torch.zeros(2))
+    1.5
+    """
+    if states.dim() != 3 or lengths.shape[0] != states.shape[0]:
+        raise InnerworksError(f"mean_step_size: expected states [B, T, S] and lengths [B], got "
+                              f"{tuple(states.shape)} and {tuple(lengths.shape)}")
+    h0b = h0.to(states.dtype).reshape(1, 1, -1).expand(states.shape[0], 1, states.shape[2])
+    path = torch.cat([h0b, states], dim=1)
+    moves = (path[:, 1:] - path[:, :-1]).norm(dim=-1)
+    valid = torch.arange(states.shape[1], device=states.device).unsqueeze(0) < lengths.unsqueeze(1)
+    if not bool(valid.any()):
+        raise InnerworksError("mean_step_size: every trajectory is empty (all lengths are 0)")
+    return float(moves[valid].double().mean())
+
+
+def aitken_q_tol(step_size: float, fraction: float = AITKEN_FRACTION) -> float:
+    """The slow-point tolerance on ``q``: ``fraction · ½ · step_size²``.
+
+    >>> aitken_q_tol(2.0)
+    0.1
+    """
+    return fraction * 0.5 * step_size**2
+
+
+@dataclass
+class SlowPoints:
+    """Slow points found by :func:`find_slow_points`.
+
+    Attributes:
+        points: ``[K, S]`` unique slow points (float64).
+        speeds: ``[K]`` their speeds ``‖F(x*, h) − h‖`` (each ``≤ √(2 q_tol)``).
+        multiplicity: ``[K]`` how many converged starts each absorbed.
+        q_tol: the tolerance on ``q`` that defines "slow".
+        meta: starts, how many converged, iterations, unique tolerance, ...
+    """
+
+    points: torch.Tensor
+    speeds: torch.Tensor
+    multiplicity: torch.Tensor
+    q_tol: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+    def summary(self) -> str:
+        """One line: how many points, from how many starts, at which tolerance."""
+        m = self.meta
+        return (f"{len(self)} unique slow points (q <= {self.q_tol:.3g}, speed <= {math.sqrt(2 * self.q_tol):.3g}) "
+                f"from {m.get('n_converged', '?')}/{m.get('n_starts', '?')} converged starts, "
+                f"{m.get('iterations', '?')} Adam steps")
+
+
+def _descend(step: Any, x: torch.Tensor, h: torch.Tensor, q_tol: float, lr: float,
+             max_iters: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Adam on each point's own q; a point stops (and leaves the batch) when ``q <= q_tol``.
+
+    Returns final points, their q, a converged mask and the number of steps run."""
+    n = h.shape[0]
+    out_h, out_q = h.clone(), torch.full((n,), float("inf"), dtype=h.dtype, device=h.device)
+    done = torch.zeros(n, dtype=torch.bool, device=h.device)
+    idx = torch.arange(n, device=h.device)
+    cur, xs = h.clone(), x
+    m, v = torch.zeros_like(cur), torch.zeros_like(cur)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    t = 0
+    for t in range(1, max_iters + 1):
+        with torch.enable_grad():
+            hh = cur.detach().requires_grad_(True)
+            r = step(xs, hh) - hh
+            q = 0.5 * (r * r).sum(-1)
+            (g,) = torch.autograd.grad(q.sum(), hh)
+        q = q.detach()
+        finite = torch.isfinite(q) & torch.isfinite(g).all(-1)
+        hit = finite & (q <= q_tol)
+        stop = hit | ~finite
+        if bool(stop.any()):
+            out_h[idx[stop]] = cur[stop]
+            out_q[idx[stop]] = torch.where(finite[stop], q[stop], torch.full_like(q[stop], float("inf")))
+            done[idx[hit]] = True
+            keep = ~stop
+            idx, cur, xs, m, v, g = idx[keep], cur[keep], xs[keep], m[keep], v[keep], g[keep]
+            if idx.numel() == 0:
+                break
+        m.mul_(b1).add_(g, alpha=1 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        cur = cur - lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
+    if idx.numel():  # never reached the tolerance: keep where they ended, not converged
+        with torch.no_grad():
+            r = step(xs, cur) - cur
+        out_h[idx] = cur
+        out_q[idx] = 0.5 * (r * r).sum(-1)
+    return out_h, out_q, done, t
+
+
+def find_slow_points(step: Any, initial_states: torch.Tensor, inputs: torch.Tensor | None = None, *,
+                     q_tol: float, lr: float = AITKEN_LR, max_iters: int = AITKEN_MAX_ITERS,
+                     unique_tol: float = AITKEN_UNIQUE_TOL, batch_size: int = 1024) -> SlowPoints:
+    """Slow points of ``h ↦ step(x*, h)`` reached by per-point Adam descent of ``q`` from ``initial_states``.
+
+    Args:
+        step: anything :func:`~innerworks.dynamics.as_step` accepts (a cell, an ``nn.GRU``, a classifier, a
+            function).
+        initial_states: ``[N, S]`` starts, normally visited states (every one is used; subsample before).
+        inputs: the constant input x*, ``[I]`` (default zeros: no word).
+        q_tol: a point is slow when ``q = ½‖F(h) − h‖² ≤ q_tol``; :func:`aitken_q_tol` gives the authors' rule.
+        lr, max_iters: Adam step size and the most steps per point (the authors' 0.01 and 10,000).
+        unique_tol: converged points within this distance of a kept (slower) one are merged.
+        batch_size: starts descended at once.
+
+    >>> import torch
+    >>> from innerworks.dynamics.toys import bistable_tanh
+    >>> sp = find_slow_points(bistable_tanh(n_bits=1), torch.tensor([[0.5], [0.6], [-0.7]]), q_tol=1e-10)
+    >>> sorted(round(v, 2) for v in sp.points[:, 0].tolist()), sp.multiplicity.tolist()
+    ([-0.96, 0.96], [2, 1])
+    """
+    if not (isinstance(q_tol, (int, float)) and math.isfinite(q_tol) and q_tol > 0):
+        raise InnerworksError(f"find_slow_points: q_tol must be a positive finite number, got {q_tol!r}")
+    s = as_step(step)
+    h = torch.as_tensor(initial_states)
+    if h.dim() != 2 or h.shape[0] == 0:
+        raise InnerworksError(f"find_slow_points: initial_states must be a non-empty [N, S] tensor, got shape "
+                              f"{tuple(h.shape)}")
+    if s.state_size is not None and h.shape[1] != s.state_size:
+        raise InnerworksError(f"find_slow_points: initial_states have {h.shape[1]} columns but the step's state "
+                              f"size is {s.state_size}")
+    h = s.cast(h)
+    if not bool(torch.isfinite(h).all()):
+        raise InnerworksError("find_slow_points: initial_states contain NaN or inf")
+    if inputs is None:
+        x = s.zero_inputs(h.shape[0])
+    else:
+        x = s.cast(torch.as_tensor(inputs)).reshape(1, -1).expand(h.shape[0], -1)
+    pts, qs, conv, iters = [], [], [], 0
+    for i in range(0, h.shape[0], batch_size):
+        p, q, c, t = _descend(s, x[i:i + batch_size], h[i:i + batch_size], q_tol, lr, max_iters)
+        pts.append(p)
+        qs.append(q)
+        conv.append(c)
+        iters = max(iters, t)
+    p, q, c = torch.cat(pts), torch.cat(qs), torch.cat(conv)
+    kept, counts = greedy_unique(p[c], q[c], unique_tol)
+    sel = torch.nonzero(c).squeeze(1)[kept] if kept.numel() else kept
+    meta = {"n_starts": int(h.shape[0]), "n_converged": int(c.sum()), "n_not_converged": int((~c).sum()),
+            "iterations": iters, "lr": lr, "max_iters": max_iters, "unique_tol": unique_tol,
+            "input": "zeros" if inputs is None else "given"}
+    return SlowPoints(points=p[sel].cpu(), speeds=(2 * q[sel]).sqrt().cpu(), multiplicity=counts.cpu(),
+                      q_tol=float(q_tol), meta=meta)
+
+
+__all__ = ["SlowPoints", "aitken_q_tol", "find_slow_points", "mean_step_size"]
