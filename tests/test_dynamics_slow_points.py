@@ -39,24 +39,33 @@ def test_slow_points_keep_the_line_that_newton_collapses() -> None:
     fps = find_fixed_points(slow_line, starts, inputs=torch.zeros(0), unique_tol=0.025)
     assert len(fps) == 1 and float(fps.points.abs().max()) < 1e-8
     q_tol = 1e-6
+    each = find_slow_points(slow_line, starts, inputs=torch.zeros(0), q_tol=q_tol, stop="each")
+    assert each.meta["n_converged"] == 300 and len(each) > 50
+    # the authors' rule stops everyone once the mean q is small enough; the points still above it are dropped
     sp = find_slow_points(slow_line, starts, inputs=torch.zeros(0), q_tol=q_tol)
-    assert sp.meta["n_converged"] == 300 and len(sp) > 50
+    assert 0.8 * 300 <= sp.meta["n_converged"] < 300 and len(sp) > 50
+    assert sp.meta["n_converged"] + sp.meta["n_not_converged"] == 300
     assert bool((sp.speeds <= math.sqrt(2 * q_tol) + 1e-12).all())
     # on the line (off-line modes contracted) and spread along it. Adam's per-coordinate scaling also moves points
-    # along the slow direction (about lr per step) until they stop, so some extent is lost, not most of it
-    assert float(sp.points[:, 1:].norm(dim=1).max()) < math.sqrt(2 * q_tol) / 0.7 + 1e-9
-    assert float(sp.points[:, 0].std()) > 0.5 * float(starts[:, 0].std())
+    # along the slow direction (about lr per step) until they stop: per-point stopping keeps most of the extent; the
+    # mean rule runs longer, so its points creep further toward the root, but still span the line
+    for res in (each, sp):
+        assert float(res.points[:, 1:].norm(dim=1).max()) < math.sqrt(2 * q_tol) / 0.7 + 1e-9
+    assert float(each.points[:, 0].std()) > 0.5 * float(starts[:, 0].std())
+    assert float(sp.points[:, 0].max() - sp.points[:, 0].min()) > 5.0
     # unique: no two kept points closer than the merge distance
     d = torch.cdist(sp.points, sp.points) + torch.eye(len(sp)) * 1e9
-    assert float(d.min()) > 0.025 and int(sp.multiplicity.sum()) == 300
+    assert float(d.min()) > 0.025 and int(sp.multiplicity.sum()) == sp.meta["n_converged"]
 
 
 def test_points_that_never_get_slow_are_dropped_and_counted() -> None:
     starts = torch.tensor([[0.5], [0.6], [-0.7]], dtype=torch.float64)
     sp = find_slow_points(bistable_tanh(n_bits=1), starts, q_tol=1e-30, max_iters=5)
     assert len(sp) == 0 and sp.meta["n_not_converged"] == 3 and "0 unique slow points" in sp.summary()
-    ok = find_slow_points(bistable_tanh(n_bits=1), starts, q_tol=1e-12)
+    ok = find_slow_points(bistable_tanh(n_bits=1), starts, q_tol=1e-12, stop="each")
     assert len(ok) == 2 and ok.meta["n_converged"] == 3
+    with pytest.raises(InnerworksError, match="stop must be"):
+        find_slow_points(bistable_tanh(n_bits=1), starts, q_tol=1e-12, stop="first")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("starts", "q_tol", "match"), [

@@ -88,6 +88,8 @@ class AnalysisSettings(BaseModel):
     slow_fraction: float = Field(0.05, gt=0, description="slow points: q <= fraction * 1/2 * (mean token step)^2")
     slow_lr: float = Field(0.01, gt=0, description="slow points: Adam step size (the authors' 0.01)")
     slow_max_iters: int = Field(10_000, ge=1, description="slow points: most Adam steps per point")
+    slow_stop: Literal["mean", "each"] = Field("mean", description="slow points: stop when the batch mean q is "
+                                               "small enough (the authors' rule) or each point on its own")
     flipflop_mode: Literal["newton", "explore", "both"] = Field("both", description="flip-flop search mode")
     flipflop_noise: float = Field(1.0, ge=0, description="flip-flop start noise (tanh-scale states)")
     flipflop_unique_tol: float = Field(1e-3, gt=0)
@@ -225,7 +227,7 @@ def analyze_classifier(model: nn.Module, data: Any, *, name: str, settings: Anal
     step_size = mean_step_size(hs, lengths, h0)
     q_tol = aitken_q_tol(step_size, s.slow_fraction)
     sp = find_slow_points(model, _subsample(states, s.n_starts, gen), q_tol=q_tol, lr=s.slow_lr,
-                          max_iters=s.slow_max_iters, unique_tol=s.unique_tol)
+                          max_iters=s.slow_max_iters, unique_tol=s.unique_tol, stop=s.slow_stop)
     t_fp = time.perf_counter()
     if s.manifold == "slow":
         manifold = sp.points
