@@ -1,4 +1,4 @@
-"""Slow points (Aitken's protocol, integration notes §3): tolerance rule, per-point stopping, manifold extent, errors."""
+"""Slow points (Aitken's protocol, integration notes §3): tolerance rule, stopping rules, manifold extent, errors."""
 
 from __future__ import annotations
 

@@ -14,13 +14,18 @@ Stopping (``stop=``): ``"mean"`` (default, the authors' rule) descends every poi
 most the tolerance, then keeps the points whose own q is (renn's pitfall, notes §5: the mean rule alone lets
 individual points stay fast, so we filter on each point's speed). ``"each"`` stops every point as soon as its own q
 reaches the tolerance: fewer steps, but each point then sits at the edge of the slow region rather than inside it,
-so the cloud is thicker (on a 2-class GRU the top PC fell from the mean rule's share to 93.6%). Points that never
+so the cloud is thicker (on a 2-class GRU-64 the top PC held 93.6% against the mean rule's 94.0%). Points that never
 reach the tolerance are dropped and counted, never kept.
 
 Gradient descent on q relaxes a start onto the slow manifold near where it began (the fast directions contract
 first), so the points keep most of the manifold's extent. (Adam scales each coordinate's step to about ``lr``,
-so a point also creeps along a slow direction until it stops; starts far off the manifold lose some extent.) A Newton solver would instead jump to the few exact roots; use
-:func:`~innerworks.dynamics.find_fixed_points` for those (the certified skeleton).
+so a point also creeps along a slow direction until it stops; starts far off the manifold lose some extent.) A
+Newton solver would instead jump to the few exact roots; use :func:`~innerworks.dynamics.find_fixed_points` for
+those (the certified skeleton).
+
+At the authors' tolerance the cloud is about a token step thick. On trained synthetic classifiers that thickness
+held 5-10% of the variance, so a 95%-variance dimension of these points overstates the manifold's; their
+participation ratio stays near it (``innerworks.dynamics.repro`` records the measurements).
 
 >>> import torch
 >>> from innerworks.dynamics.toys import line_attractor
