@@ -49,6 +49,7 @@ from innerworks.dynamics.orbits import (
     audit_attractors,
     find_periodic_orbits,
 )
+from innerworks.dynamics.slow_points import SlowPoints, aitken_q_tol, find_slow_points, mean_step_size
 from innerworks.dynamics.step import Step, as_step
 from innerworks.dynamics.task import FlipFlopModel, FlipFlopTask
 from innerworks.dynamics.wordcount import (
@@ -76,8 +77,10 @@ __all__ = [
     "PeriodicOrbits",
     "ReadoutGeometry",
     "RunAnalysis",
+    "SlowPoints",
     "Step",
     "WordCountPrediction",
+    "aitken_q_tol",
     "analyze_model",
     "analyze_run",
     "as_step",
@@ -88,11 +91,13 @@ __all__ = [
     "eigsorted",
     "find_fixed_points",
     "find_periodic_orbits",
+    "find_slow_points",
     "input_jacobian",
     "input_projections",
     "levina_bickel",
     "linearize",
     "local_participation_ratio",
+    "mean_step_size",
     "mode_projections",
     "participation_ratio",
     "pca_dimension",
