@@ -150,6 +150,17 @@ def test_escan_analysis_compares_lag_with_the_data_offset(tmp_path) -> None:
     lag = torch.tensor(r.summary["temporal_lag"])
     assert cmp["mean_abs_diff"] == pytest.approx(float((lag - torch.tensor(r.offset)).abs().mean()))
     assert (tmp_path / "figures" / "lag__esc.png").is_file()
+    # Support and <eos> share per decoder step come from the target lengths: the same rows as mu^D and the offset.
+    tl = s.test.tgt_lengths
+    steps = range(s.test.tgt_width)
+    assert r.summary["step_counts"] == [int((tl > i).sum()) for i in steps]
+    eos = r.summary["eos_fraction_per_step"]
+    assert eos == pytest.approx([float((tl == i + 1).sum() / (tl > i).sum()) for i in steps])
+    assert r.summary["attention_lag_vs_offset"]["n"] == len(r.summary["attention_lag"]) == s.test.tgt_width
+    # chi^E . mu^D split by input word: names from the source vocabulary, summing to the share
+    by_tok = r.summary["signed_shares_by_key_token"]["chiE_muD"]
+    assert set(by_tok) <= set(s.test.src_vocab) and "<pad>" not in by_tok
+    assert sum(by_tok.values()) == pytest.approx(r.summary["signed_shares"]["chiE_muD"], abs=1e-9)
 
 
 def test_analyze_cli_bad_run_dir_is_a_one_line_error(tmp_path) -> None:

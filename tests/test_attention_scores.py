@@ -10,7 +10,10 @@ import torch
 
 from innerworks.attention.decompose import TemporalInputDecomposition, decompose_attention
 from innerworks.attention.metrics import (
+    AttentionLagAccumulator,
+    SignedShareAccumulator,
     aligned_position_counts,
+    attention_lag,
     attention_match,
     compare_lag_to_offset,
     dot_ratios,
@@ -246,6 +249,50 @@ def test_attention_match_lag_offset_residuals() -> None:
     assert r["h_minus_mu"].item() == pytest.approx(0.8 / 4) and r["delta"].item() == pytest.approx(0.0)
 
 
+def test_attention_lag_by_hand_and_streamed() -> None:
+    # Sample 0 attends one position ahead at both steps; sample 1 (one valid step, two valid sources) attends back.
+    w = torch.tensor([[[0.1, 0.9, 0.0], [0.0, 0.2, 0.8]], [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])
+    src, tgt = torch.tensor([3, 2]), torch.tensor([2, 1])
+    r = attention_lag(w, src, tgt)
+    assert r["lag"].tolist() == [0.5, 1.0] and r["step_counts"].tolist() == [2, 1]
+    # the invalid source position 2 of sample 1 never wins, even with weight 1 at step 1 (an invalid step anyway)
+    streamed = AttentionLagAccumulator().update(w[:1], src[:1], tgt[:1]).update(w[1:, :1], src[1:], tgt[1:]).result()
+    assert streamed["lag"].tolist() == r["lag"].tolist() and streamed["step_counts"].tolist() == [2, 1]
+    heads = attention_lag(torch.stack([w, w.flip(-1)], 1), src, tgt)["lag"]
+    assert heads.shape == (2, 2) and heads[0].tolist() == [0.5, 1.0]
+    with pytest.raises(InnerworksError, match="no valid"):
+        AttentionLagAccumulator().update(w, src, torch.tensor([0, 0])).result()
+
+
+def test_signed_shares_split_by_key_token_sum_to_the_shares() -> None:
+    g = torch.Generator().manual_seed(5)
+    b, t, s = 6, 4, 5
+    terms = {n: torch.randn(b, t, s, generator=g, dtype=torch.float64) for n in TERM_NAMES}
+    terms["muE_muD"] = terms["muE_muD"] + 4.0  # keep the full score at the maximum well away from 0
+    full = reconstruct_scores(terms)
+    src_len, tgt_len = torch.tensor([5, 4, 3, 5, 2, 5]), torch.tensor([4, 3, 4, 1, 2, 4])
+    key_tokens = torch.randint(2, 7, (b, s), generator=g)
+    one = SignedShareAccumulator().update(terms, full, src_len, tgt_len, key_tokens=key_tokens).result()
+    assert one["by_key_token"]["muE_muD"].shape == (7,)
+    for n in TERM_NAMES:
+        assert one["by_key_token"][n].sum().item() == pytest.approx(one["shares"][n].item(), abs=1e-12)
+    # by hand for one term: the term at argmax_t full, summed per token at that position, over the full sum
+    idx = torch.where(torch.arange(s)[None, None] < src_len[:, None, None], full, -math.inf).argmax(-1)
+    valid = torch.arange(t)[None] < tgt_len[:, None]
+    at = terms["chiE_muD"].gather(-1, idx[..., None]).squeeze(-1)
+    tok = key_tokens.gather(1, idx)
+    f_sum = full.gather(-1, idx[..., None]).squeeze(-1)[valid].sum()
+    want = torch.zeros(7, dtype=torch.float64).index_add_(0, tok[valid], at[valid]) / f_sum
+    torch.testing.assert_close(one["by_key_token"]["chiE_muD"], want, atol=1e-12, rtol=0)
+    acc = SignedShareAccumulator()
+    for sl in (slice(0, 2), slice(2, 6)):  # the second batch sees larger token ids: the table grows
+        acc.update({n: v[sl] for n, v in terms.items()}, full[sl], src_len[sl], tgt_len[sl],
+                   key_tokens=key_tokens[sl])
+    torch.testing.assert_close(acc.result()["by_key_token"]["chiE_muD"], want, atol=1e-12, rtol=0)
+    with pytest.raises(InnerworksError, match="key_tokens"):
+        SignedShareAccumulator().update(terms, full, key_tokens=key_tokens[:, :2])
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # decompose_attention on constructed caches.
 # ---------------------------------------------------------------------------------------------------------------
@@ -272,6 +319,9 @@ def test_temporal_lag_follows_constructed_offset() -> None:
     a = decompose_attention([temporal_cache(seed=1, s=14, t=10, shift=2)], offset=torch.full((10,), 2.0))
     assert a.temporal_lag[0].tolist() == [2] * 10
     assert a.lag_vs_offset[0]["mean_abs_diff"] == 0.0
+    # the samples' own attention has the same lag, and is compared with the offset the same way
+    assert a.attention_lag[0].tolist() == [2.0] * 10
+    assert a.attention_lag_vs_offset[0]["mean_abs_diff"] == 0.0
     assert a.temporal_match["argmax_agreement"].item() == 1.0
 
 
@@ -301,6 +351,11 @@ def test_streaming_equals_one_shot_and_pass_inputs() -> None:
         torch.testing.assert_close(many.temporal_match[key], one.temporal_match[key], atol=1e-12, rtol=0)
         torch.testing.assert_close(many.mean_attention_match[key], one.mean_attention_match[key], atol=1e-12, rtol=0)
     torch.testing.assert_close(many.temporal_attention, one.temporal_attention, atol=1e-12, rtol=0)
+    torch.testing.assert_close(many.attention_lag, one.attention_lag, atol=1e-12, rtol=0)
+    assert many.step_counts.tolist() == one.step_counts.tolist()
+    for name in TERM_NAMES:
+        torch.testing.assert_close(many.signed_shares_by_key_token[name], one.signed_shares_by_key_token[name],
+                                   atol=1e-12, rtol=0)
     torch.testing.assert_close(many.encoder.step_participation_ratio, one.encoder.step_participation_ratio,
                                atol=1e-10, rtol=0, equal_nan=True)
     torch.testing.assert_close(many.decoder.variance_ratio, one.decoder.variance_ratio, atol=1e-12, rtol=0)

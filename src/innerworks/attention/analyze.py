@@ -24,6 +24,7 @@ Multi-head models are decomposed head by head on the projected queries/keys; sum
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,7 @@ def _f(x: torch.Tensor | float) -> float:
 
 
 def summarize_analysis(analysis: AttentionAnalysis, offset: torch.Tensor | list[float] | None = None,
-                       ) -> dict[str, Any]:
+                       src_vocab: Sequence[str] | None = None) -> dict[str, Any]:
     """The numbers the claims read, head-averaged (per-head values kept under ``per_head``).
 
     - ``dot_ratios`` / ``signed_shares``: per term, the mean over heads;
@@ -109,6 +110,12 @@ def summarize_analysis(analysis: AttentionAnalysis, offset: torch.Tensor | list[
       ``t = s`` (temporal lag 0), over the decoder steps the data reaches;
     - ``temporal_lag``: head-averaged lag per step; ``lag_vs_offset``: :func:`compare_lag_to_offset` of that lag
       against ``offset`` when given;
+    - ``attention_lag`` / ``attention_lag_vs_offset``: the same for the lag of each sample's own attention
+      (``argmax_t alpha[s, t] - s``, averaged over samples, then heads), a diagnostic of whether the network itself
+      follows the offset at each step; ``step_counts``: samples valid at each decoder step, and
+      ``eos_fraction_per_step``: the share of them for which that step is their ``<eos>`` step;
+    - ``signed_shares_by_key_token``: per term, the head-averaged signed share split by the encoder token at the
+      maximal alignment (token names from ``src_vocab`` when given, else ids; tokens never at a maximum left out);
     - hidden-state variance numbers for encoder and decoder (VED included).
 
     >>> import torch
@@ -142,6 +149,7 @@ def summarize_analysis(analysis: AttentionAnalysis, offset: torch.Tensor | list[
     sh = {n: _f(analysis.signed_shares[n]) for n in TERM_NAMES}
     lag = analysis.temporal_lag.double()  # [nh, T]
     lag_mean = lag.mean(0)
+    alag = analysis.attention_lag.double().mean(0) if analysis.attention_lag is not None else None
     out.update({
         "attention_source": analysis.attention_source, "scale": analysis.scale,
         "score_identity_max_abs_err": analysis.score_identity_max_abs_err,
@@ -164,8 +172,27 @@ def summarize_analysis(analysis: AttentionAnalysis, offset: torch.Tensor | list[
     if analysis.reconstructed_match is not None:
         out["reconstructed_match"] = {s: {k: _f(v) for k, v in m.items()}
                                       for s, m in analysis.reconstructed_match.items()}
+    if analysis.step_counts is not None:
+        cnt = analysis.step_counts.double()
+        ends = cnt - torch.cat([cnt[1:], cnt.new_zeros(1)])  # samples whose last valid step (<eos>) is s
+        out["step_counts"] = analysis.step_counts.tolist()
+        out["eos_fraction_per_step"] = torch.where(cnt > 0, ends / cnt.clamp_min(1), math.nan).tolist()
+    if alag is not None:
+        out["attention_lag"] = alag.tolist()
+    if analysis.signed_shares_by_key_token is not None:
+        by_tok = {n: analysis.signed_shares_by_key_token[n].double().mean(0) for n in TERM_NAMES}
+        used = torch.stack([v.abs() for v in by_tok.values()]).sum(0) > 0
+
+        def _name(i: int) -> str:
+            return str(src_vocab[i]) if src_vocab is not None and i < len(src_vocab) else str(i)
+
+        out["signed_shares_by_key_token"] = {n: {_name(i): float(v[i]) for i in range(v.numel()) if used[i]}
+                                             for n, v in by_tok.items()}
     if offset is not None:
-        out["lag_vs_offset"] = compare_lag_to_offset(lag_mean, torch.as_tensor(offset, dtype=torch.float64))
+        off = torch.as_tensor(offset, dtype=torch.float64)
+        out["lag_vs_offset"] = compare_lag_to_offset(lag_mean, off)
+        if alag is not None:
+            out["attention_lag_vs_offset"] = compare_lag_to_offset(alag, off)
     return out
 
 
@@ -318,7 +345,7 @@ def analyze_model(model: Any, dataset: Any, *, name: str, metrics: dict[str, Any
     offset = escan_offsets(ds) if task == "escan" else None
     analysis = decompose_attention(model_cache_batches(model, ds, batch_size), k=k, offset=offset,
                                    progress=progress)
-    summary = summarize_analysis(analysis, offset)
+    summary = summarize_analysis(analysis, offset, src_vocab=list(ds.src_vocab))
     result = RunAnalysis(name, task, arch, dict(metrics or {}), analysis, summary,
                          None if offset is None else offset.tolist())
     if fig_out is not None:
@@ -353,7 +380,8 @@ def draw_run_figures(result: RunAnalysis, model: Any, ds: Any, fig_out: str | Pa
         names.append(f"term_shares__{name}")
         if result.offset is not None:
             F.lag_figure(fig_out, f"lag__{name}", s["temporal_lag"], result.offset,
-                         f"{label}: temporal argmax lag vs the data's mean offset")
+                         f"{label}: temporal argmax lag vs the data's mean offset",
+                         attention_lag=s.get("attention_lag"), step_counts=s.get("step_counts"))
             names.append(f"lag__{name}")
     src = "projected keys/queries" if a.attention_source == "qk" else "hidden states"
     F.mu_pca_figure(fig_out, f"mu_pca__{name}", mu_pca_data(a, cache, view),

@@ -46,6 +46,7 @@ from typing import Any
 import torch
 
 from innerworks.attention.metrics import (
+    AttentionLagAccumulator,
     AttentionMatchAccumulator,
     DotRatioAccumulator,
     ResidualNormAccumulator,
@@ -559,11 +560,16 @@ class AttentionAnalysis:
         score_identity_max_abs_err: ``max |sum of 9 terms - attn.hook_scores|`` over valid pairs.
         dot_ratios: ``{term: [nh]}``; dot_ratios_per_step: ``{term: [nh, T]}``.
         signed_shares: ``{term: [nh]}`` at the maximal alignment; mean_full_score: ``[nh]``.
+        signed_shares_by_key_token: ``{term: [nh, V]}``, each share split by the encoder token at the maximal
+            alignment (sums over ``V`` to ``signed_shares``).
         temporal_attention: ``[nh, T, S]`` softmax of ``scale * mu^D . mu^E`` over the positions seen in the data.
         temporal_match / mean_attention_match: ``{"tv", "argmax_agreement"}`` ``[nh]``: per-sample attention
             vs the temporal-only attention / vs the dataset-average attention.
         reconstructed_match: ``{set name: {"tv", "argmax_agreement"}}`` for attention rebuilt from term subsets.
         temporal_lag: ``[nh, T]`` ``argmax_t(mu^D_s . mu^E_t) - s``; lag_vs_offset: one dict per head (or None).
+        attention_lag: ``[nh, T]`` mean over samples of ``argmax_t alpha[s, t] - s`` (the per-sample attention's
+            own lag); attention_lag_vs_offset: one dict per head (or None); step_counts: ``[T]`` samples valid at
+            each decoder step (the support of every per-step mean, ``mu^D_s`` included).
         residual_norms: ``{"encoder_h_minus_mu", "encoder_delta"}`` at the top-k aligned encoder positions and
             ``{"decoder_h_minus_mu", "decoder_delta"}`` over valid steps, each ``[nh]``, on the vectors that enter
             the score.
@@ -585,6 +591,7 @@ class AttentionAnalysis:
     dot_ratios: dict[str, torch.Tensor] | None = None
     dot_ratios_per_step: dict[str, torch.Tensor] | None = None
     signed_shares: dict[str, torch.Tensor] | None = None
+    signed_shares_by_key_token: dict[str, torch.Tensor] | None = None
     mean_full_score: torch.Tensor | None = None
     temporal_attention: torch.Tensor | None = None
     temporal_match: dict[str, torch.Tensor] | None = None
@@ -592,6 +599,9 @@ class AttentionAnalysis:
     reconstructed_match: dict[str, dict[str, torch.Tensor]] | None = None
     temporal_lag: torch.Tensor | None = None
     lag_vs_offset: list[dict[str, float]] | None = None
+    attention_lag: torch.Tensor | None = None
+    attention_lag_vs_offset: list[dict[str, float]] | None = None
+    step_counts: torch.Tensor | None = None
     residual_norms: dict[str, torch.Tensor] | None = None
     similarity_vs_temporal_share: list[dict[str, float]] | None = None
     decompositions: dict[str, TemporalInputDecomposition] = field(default_factory=dict, repr=False)
@@ -661,6 +671,9 @@ class AttentionAnalysis:
             if self.lag_vs_offset is not None:
                 lines.append("  lag vs data offset: " + "; ".join(
                     f"r={f(d['pearson'])} mean|diff|={f(d['mean_abs_diff'])}" for d in self.lag_vs_offset))
+            if self.attention_lag_vs_offset is not None:
+                lines.append("  samples' own attention lag vs data offset: " + "; ".join(
+                    f"r={f(d['pearson'])} mean|diff|={f(d['mean_abs_diff'])}" for d in self.attention_lag_vs_offset))
         return "\n".join(lines)
 
 
@@ -891,6 +904,7 @@ def decompose_attention(
     dot_acc = DotRatioAccumulator(k=k, keep_samples=True)
     share_acc = SignedShareAccumulator()
     tmatch = AttentionMatchAccumulator()
+    alag = AttentionLagAccumulator()
     mmatch = AttentionMatchAccumulator(keep_samples=True)
     rmatch = {name: AttentionMatchAccumulator() for name in term_sets}
     res_enc, res_dec = ResidualNormAccumulator(), ResidualNormAccumulator()
@@ -927,13 +941,14 @@ def decompose_attention(
             max_err = max(max_err, float(err))
             have_scores = True
         dot_acc.update(terms, full, b.src_len, b.tgt_len)
-        share_acc.update(terms, full, b.src_len, b.tgt_len)
+        share_acc.update(terms, full, b.src_len, b.tgt_len, key_tokens=ktok)
         if b.weights is not None:
             sample_attn = _heads4(b.weights, nh, HOOK_WEIGHTS, where).detach().double()[:, :, :t_len, :s_len]
         else:
             sample_attn = masked_softmax(full, b.src_len)
         t_attn = masked_softmax(t_scores[:, :t_len, :s_len].unsqueeze(0).expand(full.shape), b.src_len)
         tmatch.update(t_attn, sample_attn, b.src_len, b.tgt_len)
+        alag.update(sample_attn, b.src_len, b.tgt_len)
         if mean_attn is not None:
             mmatch.update(mean_attn[:, :t_len, :s_len], sample_attn, b.src_len, b.tgt_len)
         for name, inc in term_sets.items():
@@ -960,6 +975,7 @@ def decompose_attention(
     analysis.dot_ratios = _h1(dr["mean"])
     analysis.dot_ratios_per_step = _h1(dr["per_step"], base=1)
     analysis.signed_shares = _h1(sh["shares"])
+    analysis.signed_shares_by_key_token = _h1(sh["by_key_token"], base=1)
     analysis.mean_full_score = sh["mean_full"].reshape(-1)
     analysis.temporal_attention = t_attn_all
     tm = tmatch.result()
@@ -968,9 +984,14 @@ def decompose_attention(
         name: {"tv": r["tv"].reshape(-1), "argmax_agreement": r["argmax_agreement"].reshape(-1)}
         for name, r in ((n, acc.result()) for n, acc in rmatch.items())}
     analysis.temporal_lag = lag
+    al = alag.result()
+    analysis.attention_lag = al["lag"] if al["lag"].dim() == 2 else al["lag"].unsqueeze(0)
+    analysis.step_counts = al["step_counts"]
     if offset is not None:
         off = torch.as_tensor(offset, dtype=torch.float64)
         analysis.lag_vs_offset = [compare_lag_to_offset(lag[h], off) for h in range(nh)]
+        analysis.attention_lag_vs_offset = [compare_lag_to_offset(analysis.attention_lag[h], off)
+                                            for h in range(nh)]
     re, rd = res_enc.result(), res_dec.result()
     analysis.residual_norms = {"encoder_h_minus_mu": re["h_minus_mu"].reshape(-1),
                                "encoder_delta": re["delta"].reshape(-1),

@@ -214,12 +214,15 @@ def _pct(values: Sequence[Any], i: int) -> str:
 
 
 def lag_figure(out_dir: str | Path, name: str, lag: Sequence[float], offset: Sequence[float],
-               title: str) -> list[Path]:
+               title: str, attention_lag: Sequence[float] | None = None,
+               step_counts: Sequence[int] | None = None) -> list[Path]:
     """The temporal argmax lag ``argmax_t(mu^D_s . mu^E_t) - s`` per decoder step next to the data's mean
-    encoder-minus-decoder offset.
+    encoder-minus-decoder offset; optionally the per-sample attention's own mean lag, and the number of samples
+    behind each step (a bar chart on a second axis).
 
     >>> import tempfile
-    >>> len(lag_figure(tempfile.mkdtemp(), "lag__demo", [0, 1, 1], [0.3, 0.8, 1.2], "demo"))
+    >>> len(lag_figure(tempfile.mkdtemp(), "lag__demo", [0, 1, 1], [0.3, 0.8, 1.2], "demo", [0.2, 0.9, 1.0],
+    ...                [10, 10, 4]))
     3
     """
     import plotly.graph_objects as go
@@ -227,14 +230,32 @@ def lag_figure(out_dir: str | Path, name: str, lag: Sequence[float], offset: Seq
     plt = _plt()
     s = list(range(len(lag)))
     off = [_finite(v) for v in offset][: len(lag)]
-    pfig = go.Figure([go.Scatter(x=s, y=[_finite(v) for v in lag], mode="lines+markers", name="temporal argmax lag"),
-                      go.Scatter(x=s[: len(off)], y=off, mode="lines+markers", name="data mean offset",
-                                 line={"dash": "dash"})])
+    traces = [go.Scatter(x=s, y=[_finite(v) for v in lag], mode="lines+markers", name="temporal argmax lag"),
+              go.Scatter(x=s[: len(off)], y=off, mode="lines+markers", name="data mean offset",
+                         line={"dash": "dash"})]
+    alag = None if attention_lag is None else [_finite(v) for v in attention_lag][: len(lag)]
+    if alag is not None:
+        traces.append(go.Scatter(x=s[: len(alag)], y=alag, mode="lines+markers", name="sample attention lag (mean)",
+                                 line={"dash": "dot"}))
+    if step_counts is not None:
+        traces.append(go.Bar(x=s, y=list(step_counts)[: len(lag)], name="samples at step", yaxis="y2",
+                             opacity=0.25, marker_color=_GREY))
+    pfig = go.Figure(traces)
     pfig.update_layout(title=title, xaxis_title="decoder step s", yaxis_title="encoder − decoder position",
                        height=380, width=600)
+    if step_counts is not None:
+        pfig.update_layout(yaxis2={"title": "samples", "overlaying": "y", "side": "right", "showgrid": False})
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    if step_counts is not None:
+        ax2 = ax.twinx()
+        ax2.bar(s, list(step_counts)[: len(lag)], color=_GREY, alpha=0.25, label="samples at step")
+        ax2.set_ylabel("samples at step", fontsize=8)
+        ax.set_zorder(ax2.get_zorder() + 1)
+        ax.patch.set_visible(False)
     ax.plot(s, [_finite(v) for v in lag], "-o", label="temporal argmax lag")
     ax.plot(s[: len(off)], off, "--s", label="data mean offset")
+    if alag is not None:
+        ax.plot(s[: len(alag)], alag, ":^", label="sample attention lag (mean)")
     ax.set_xlabel("decoder step s")
     ax.set_ylabel("encoder − decoder position")
     ax.grid(True, alpha=0.3)

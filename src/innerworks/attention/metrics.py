@@ -12,7 +12,9 @@ the inputs had one. Validity: source positions ``t < src_lengths[b]``, decoder s
 - :func:`temporal_attention`: ``softmax_t(scale * mu^D_s . mu^E_t)``; :func:`attention_match` compares it (or any
   reference attention) with per-sample attention.
 - :func:`temporal_lag` and :func:`compare_lag_to_offset`: the lag ``argmax_t(mu^D_s . mu^E_t) - s`` against the
-  data's mean encoder-minus-decoder offset.
+  data's mean encoder-minus-decoder offset; :func:`attention_lag`: the same lag read off each sample's own attention
+  (``argmax_t alpha[s, t] - s``, averaged over samples per step), which says whether the network itself follows
+  the offset at a step, whatever its temporal components do.
 - :func:`residual_norm_fractions`: ``||h - mu|| / ||h||`` and ``||h - mu - chi|| / ||h||``.
 
 >>> import torch
@@ -195,7 +197,9 @@ def dot_ratios(terms: Mapping[str, torch.Tensor], full_scores: torch.Tensor, src
 class SignedShareAccumulator:
     """Streaming ``mean(term) / mean(full)`` at the maximal alignment ``t* = argmax_t full[s, t]`` (valid t).
 
-    Means run over every valid (sample, decoder step). Shares of the nine terms sum to 1.
+    Means run over every valid (sample, decoder step). Shares of the nine terms sum to 1. When ``update`` gets the
+    encoder tokens (``key_tokens [B, S]``), each share is also split by the token at ``t*``: ``by_key_token`` holds
+    ``{term: [(nh), V]}`` whose sum over tokens is the share (which input words the term's share comes from).
 
     >>> import torch
     >>> t = {n: torch.zeros(1, 1, 2) for n in TERM_NAMES}
@@ -208,12 +212,15 @@ class SignedShareAccumulator:
     def __init__(self) -> None:
         self._term_sum: torch.Tensor | None = None  # [9, nh]
         self._full_sum: torch.Tensor | None = None  # [nh]
+        self._tok_sum: torch.Tensor | None = None  # [9, nh, V] (only when key tokens are given)
         self._count = 0
         self._had_heads = False
 
     def update(self, terms: Mapping[str, torch.Tensor], full: torch.Tensor, src_lengths: torch.Tensor | None = None,
-               tgt_lengths: torch.Tensor | None = None) -> SignedShareAccumulator:
-        """Add one batch: nine terms and the full score, each ``[B, (nh), T, S]``."""
+               tgt_lengths: torch.Tensor | None = None,
+               key_tokens: torch.Tensor | None = None) -> SignedShareAccumulator:
+        """Add one batch: nine terms and the full score, each ``[B, (nh), T, S]``; optionally the encoder tokens
+        ``[B, S]`` (non-negative ids at valid positions) for the split by token."""
         a, f, self._had_heads = _terms_and_full(terms, full)
         _, b, nh, t, s = a.shape
         src_m, tgt_m, _ = _masks(b, t, s, src_lengths, tgt_lengths, f.device)
@@ -223,6 +230,8 @@ class SignedShareAccumulator:
         tm = tgt_m.expand(b, nh, t)
         ts = torch.where(tm, at_max, 0.0).sum((1, 3))
         fs = torch.where(tm, f_max, 0.0).sum((0, 2))
+        if key_tokens is not None:
+            self._add_by_token(at_max, tm, idx.squeeze(-1), key_tokens, (b, s))
         if self._term_sum is None:
             self._term_sum, self._full_sum = ts, fs
         else:
@@ -233,17 +242,46 @@ class SignedShareAccumulator:
         self._count += int(tgt_m.sum())
         return self
 
+    def _add_by_token(self, at_max: torch.Tensor, tm: torch.Tensor, idx: torch.Tensor, key_tokens: torch.Tensor,
+                      bs: tuple[int, int]) -> None:
+        """Add the terms at ``t*`` (``[9, B, nh, T]``) to per-token sums keyed by the encoder token at ``t*``."""
+        tok = torch.as_tensor(key_tokens).to(at_max.device).long()
+        if tuple(tok.shape) != bs:
+            raise InnerworksError(f"signed shares: key_tokens must be [B, S] = {bs}, got {tuple(tok.shape)}")
+        nh, t = idx.shape[1], idx.shape[2]
+        w = tok.gather(1, idx.reshape(bs[0], nh * t)).view(bs[0], nh, t)  # token at t*, [B, nh, T]
+        w = torch.where(tm, w, 0)
+        if bool(tm.any()) and int(w[tm].min()) < 0:
+            raise InnerworksError("signed shares: negative key token id at a maximal alignment")
+        v = int(w.max()) + 1 if w.numel() else 1
+        head = torch.arange(nh, device=w.device)[None, :, None].expand_as(w)
+        flat = (head * v + w)[tm]  # [M] over (head, token)
+        sums = at_max.new_zeros(9, nh * v)
+        sums.index_add_(1, flat, at_max[:, tm])
+        sums = sums.view(9, nh, v)
+        if self._tok_sum is None:
+            self._tok_sum = sums
+        else:
+            grow = max(v, self._tok_sum.shape[2])
+            self._tok_sum = _grow(self._tok_sum, grow, 2) + _grow(sums, grow, 2)
+
     def result(self) -> dict[str, object]:
-        """``{"shares": {term: [(nh)]}, "mean_terms": {term: [(nh)]}, "mean_full": [(nh)], "count": int}``."""
+        """``{"shares": {term: [(nh)]}, "mean_terms": {term: [(nh)]}, "mean_full": [(nh)], "count": int,
+        "by_key_token": {term: [(nh), V]} | None}``."""
         if self._term_sum is None or self._full_sum is None or self._count == 0:
             raise InnerworksError("signed shares: no valid (sample, step) was added")
         shares = self._term_sum / self._full_sum
         means = self._term_sum / self._count
+        by_tok = None
+        if self._tok_sum is not None:
+            bt = self._tok_sum / self._full_sum[None, :, None]
+            by_tok = {n: _squeeze(bt[i], self._had_heads) for i, n in enumerate(TERM_NAMES)}
         return {
             "shares": {n: _squeeze(shares[i], self._had_heads) for i, n in enumerate(TERM_NAMES)},
             "mean_terms": {n: _squeeze(means[i], self._had_heads) for i, n in enumerate(TERM_NAMES)},
             "mean_full": _squeeze(self._full_sum / self._count, self._had_heads),
             "count": self._count,
+            "by_key_token": by_tok,
         }
 
 
@@ -401,6 +439,68 @@ def temporal_lag(mu_enc: torch.Tensor, mu_dec: torch.Tensor, scale: float = 1.0,
         m = torch.as_tensor(enc_valid, dtype=torch.bool, device=sc.device)
         sc = torch.where(m, sc, torch.full((), -math.inf, dtype=sc.dtype, device=sc.device))
     return sc.argmax(-1) - torch.arange(sc.shape[-2], device=sc.device)
+
+
+class AttentionLagAccumulator:
+    """Streaming lag of each sample's own attention: per decoder step ``s``, the mean over valid samples of
+    ``argmax_t alpha[s, t] - s`` (valid ``t``), per head, with the number of samples behind each step.
+
+    This is the network's actual alignment, the quantity the temporal lag (:func:`temporal_lag`) is meant to
+    summarise: where the two agree but both leave the data's offset, the network itself does not follow the offset
+    at that step.
+
+    >>> import torch
+    >>> w = torch.tensor([[[0.1, 0.9, 0.0], [0.0, 0.2, 0.8]], [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]])
+    >>> r = AttentionLagAccumulator().update(w, torch.tensor([3, 2]), torch.tensor([2, 1])).result()
+    >>> r["lag"].tolist(), r["step_counts"].tolist()
+    ([0.5, 1.0], [2, 1])
+    """
+
+    def __init__(self) -> None:
+        self._sum: torch.Tensor | None = None  # [nh, T]
+        self._count: torch.Tensor | None = None  # [T]
+        self._had_heads = False
+
+    def update(self, attention: torch.Tensor, src_lengths: torch.Tensor | None = None,
+               tgt_lengths: torch.Tensor | None = None) -> AttentionLagAccumulator:
+        """Add one batch of attention weights (or scores) ``[B, (nh), T, S]``."""
+        w, self._had_heads = _with_heads(attention.double(), 3, "attention")
+        b, nh, t, s = w.shape
+        src_m, tgt_m, _ = _masks(b, t, s, src_lengths, tgt_lengths, w.device)
+        lag = (_masked_argmax(w, src_m) - torch.arange(t, device=w.device)).double()  # [B, nh, T]
+        tm = tgt_m.expand(b, nh, t)
+        add = torch.where(tm, lag, 0.0).sum(0)
+        cnt = tgt_m[:, 0, :].sum(0)
+        if self._sum is None or self._count is None:
+            self._sum, self._count = add, cnt
+        else:
+            if self._sum.shape[0] != nh:
+                raise InnerworksError("attention lag: batches disagree on the number of heads")
+            width = max(t, self._sum.shape[1])
+            self._sum = _grow(self._sum, width, 1) + _grow(add, width, 1)
+            self._count = _grow(self._count, width, 0) + _grow(cnt, width, 0)
+        return self
+
+    def result(self) -> dict[str, torch.Tensor]:
+        """``{"lag": [(nh), T] (NaN at steps no sample reached), "step_counts": [T]}``, trimmed to the steps
+        reached."""
+        if self._sum is None or self._count is None or not bool((self._count > 0).any()):
+            raise InnerworksError("attention lag: no valid (sample, step) was added")
+        seen = int(torch.nonzero(self._count).max()) + 1
+        cnt = self._count[:seen]
+        lag = torch.where(cnt > 0, self._sum[:, :seen] / cnt.clamp_min(1), math.nan)
+        return {"lag": _squeeze(lag, self._had_heads), "step_counts": cnt.clone()}
+
+
+def attention_lag(attention: torch.Tensor, src_lengths: torch.Tensor | None = None,
+                  tgt_lengths: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """One-shot :class:`AttentionLagAccumulator`: mean ``argmax_t alpha[s, t] - s`` per decoder step.
+
+    >>> import torch
+    >>> attention_lag(torch.eye(3)[[1, 2, 0]][None])["lag"].tolist()
+    [1.0, 1.0, -2.0]
+    """
+    return AttentionLagAccumulator().update(attention, src_lengths, tgt_lengths).result()
 
 
 def _pearson(x: np.ndarray, y: np.ndarray) -> float:

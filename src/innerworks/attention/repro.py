@@ -29,7 +29,11 @@ issue text, before anything was measured; they are never tuned to the results:
 - ``escan_lag_follows_offset_<arch>``: the head-averaged temporal argmax lag per decoder step against the data's
   mean encoder-minus-decoder offset: Pearson r >= 0.8 (it rises with the offset; the dev offsets rise from 0.3 to
   3.1) and mean |lag - offset| <= 1 step (an integer argmax cannot match a fractional mean better than 0.5 per step;
-  1 step allows rounding plus occasional one-step misses, not a constant or unrelated lag).
+  1 step allows rounding plus occasional one-step misses, not a constant or unrelated lag). Lag and offset cover
+  the same rows and steps: decoder step ``s`` counts for every analysed row with ``s < tgt_length`` (its ``<eos>``
+  step included, pads excluded), the rows that ``mu^D_s`` averages over (notes §1); every step reached by at least
+  one row counts (the notes give no minimum-support rule, and none is added). The details also carry, as
+  diagnostics only, the per-sample attention's own mean lag, the rows behind each step and their ``<eos>`` share.
 - ``sort_input_share_<arch>`` / ``translation_input_share_<arch>``: the input-driven dot-ratio share (sum of the dot
   ratios of the five terms with a ``chi`` part) is >= 2x its value on one-to-one for the same architecture ("much
   larger"; notes: chi terms matter when the alignment depends on token identity).
@@ -231,6 +235,12 @@ def chi_claim(runs: dict[str, RunAnalysis], figs: Collection[str] = ()) -> Claim
         "ratio_ao_over_abs_aed": ratio if math.isfinite(ratio) else None,
         "dot_ratio_chiE_muD": {"ao": runs["escan_ao"].summary["dot_ratios"]["chiE_muD"],
                                "aed": runs["escan_aed"].summary["dot_ratios"]["chiE_muD"]},
+        # all nine signed shares, and χE·μD split by the input word at the maximal alignment: where each share
+        # comes from (diagnostics only; the rule above reads the two χE·μD shares)
+        "signed_shares": {"ao": runs["escan_ao"].summary["signed_shares"],
+                          "aed": runs["escan_aed"].summary["signed_shares"]},
+        "chiE_muD_by_key_token": {a: runs[f"escan_{a}"].summary.get("signed_shares_by_key_token", {}).get("chiE_muD")
+                                  for a in ("ao", "aed")},
         "phrase_accuracy": {"ao": _acc(runs["escan_ao"]), "aed": _acc(runs["escan_aed"])}}
     if not ok:
         details["explanation"] = (f"AO {ao:.4f} vs AED {aed:.4f}: " +
@@ -258,6 +268,10 @@ def lag_claim(runs: dict[str, RunAnalysis], arch: str, figs: Collection[str] = (
         "why": "r asks that the lag rise with the offset; an integer argmax cannot match a fractional mean better "
                "than 0.5 per step, so <= 1 step on average allows rounding but not a constant or unrelated lag",
         "lag": s["temporal_lag"], "offset": runs[name].offset, "comparison": cmp,
+        # diagnostics only (the rule reads the temporal lag): the per-sample attention's own mean lag, how many
+        # test rows reach each decoder step, and for how many of them that step is the <eos> step
+        "attention_lag": s.get("attention_lag"), "attention_lag_vs_offset": s.get("attention_lag_vs_offset"),
+        "step_counts": s.get("step_counts"), "eos_fraction_per_step": s.get("eos_fraction_per_step"),
         "phrase_accuracy": _acc(runs[name])}
     if not ok:
         details["explanation"] = (f"r = {r} (need >= {LAG_PEARSON_MIN}), mean |diff| = {mad:.3f} (need <= "
