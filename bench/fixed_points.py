@@ -195,7 +195,8 @@ def ours(model: Any, starts: torch.Tensor, mode: str) -> dict[str, Any]:
     return {"points": fps.points, "speeds": fps.residuals, "eigenvalues": fps.eigenvalues, "wall_s": wall,
             "cpu_s": cpu, "n_unique_own_rule": len(fps), "outcomes": fps.meta.get("outcomes", {}),
             "n_slow": len(fps.slow) if fps.slow is not None else 0,
-            "iterations_median": fps.meta.get("lm_iterations_median")}
+            "iterations_median": fps.meta.get("lm_iterations_median"), "jacobians": fps.meta.get("jacobians"),
+            "factorizations": fps.meta.get("factorizations")}
 
 
 # ------------------------------------------------------------------------------------------------------------ main
@@ -253,7 +254,8 @@ def main() -> None:
               f"{base['max_q']:.2e}, median q {base['median_q']:.2e}, all q < 1e-12: {base['all_q_below_tol']}); "
               f"{base['n_unique_before_outliers']} unique before its outlier filter (median distance "
               f"{base['median_distance_ratio']:.3g}x the starts' spread); ours (newton): "
-              f"{rows['innerworks_newton'].get('outcomes')}, {rows['innerworks_newton'].get('n_slow')} slow points; "
+              f"{rows['innerworks_newton'].get('outcomes')}, {rows['innerworks_newton'].get('n_slow')} slow points, "
+              f"{rows['innerworks_newton'].get('factorizations')} LU factorisations; "
               f"target >= {TARGET_RATIO:.0f}x: {'met' if verdict['faster_20x'] else 'MISSED'}")
         results["nets"][name] = {
             "test_accuracy": acc, "state_size": int(states.shape[1]), "n_starts": int(starts.shape[0]),

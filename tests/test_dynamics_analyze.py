@@ -119,3 +119,17 @@ def test_settings_and_mode_alignment() -> None:
     out = linearize_modes(rnn, torch.zeros(1, 2), torch.tensor([[-1.0, 0.0], [1.0, 0.0]]), n_modes=2)
     assert torch.allclose(out["eigenvalues"][0].real, torch.tensor([0.5, 0.1], dtype=torch.float64))
     assert out["alignment"][0, 0] == pytest.approx(1.0) and out["alignment"][0, 1] == pytest.approx(0.6)
+
+
+def test_points_out_of_reach_of_every_trajectory_leave_the_manifold() -> None:
+    """FixedPointFinder's outlier rule: a stalled point far outside the visited states (saturated gates, where every
+    state is slow) is not part of the attractor manifold; points among the states are kept."""
+    from innerworks.dynamics.analyze import _within_reach
+
+    states = torch.randn(500, 8, generator=torch.Generator().manual_seed(0))
+    radius = float((states - states.mean(0)).norm(dim=1).mean())
+    far, edge = torch.full((8,), 54.0 / 8**0.5), states.mean(0) + 9 * radius / 8**0.5
+    pts = torch.stack([states[0], states.mean(0), far, edge])
+    assert _within_reach(pts, states, 10.0).tolist() == [True, True, False, True]
+    assert _within_reach(pts, states, 2.0).tolist() == [True, True, False, False]
+    assert _within_reach(pts[:0], states, 10.0).numel() == 0

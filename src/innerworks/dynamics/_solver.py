@@ -2,15 +2,18 @@
 
 Two phases, both per point (never a batch mean):
 
-1. Newton / Levenberg–Marquardt polishing with ``J = dM/dh − I``: a point first takes Newton steps ``J δ = −r`` (one
-   LU solve; quadratic convergence). When a Newton step fails to lower ``‖r‖`` the point switches to LM,
-   ``(JᵀJ + λ·μ·I) δ = −Jᵀ r`` with ``μ = mean diag(JᵀJ)`` and its own damping ``λ`` (÷3 after an accepted step,
-   ×8 after a rejected one), and returns to Newton when λ is small again. Every accepted step lowers ``‖r‖``; with
-   large λ the step is a short gradient step on q (robust far from a root, and it settles on local minima of q:
-   slow points).
-2. rescue: starts that stalled or ran out of iterations restart from their original state with ``search_steps``
-   Adam steps on their own ``q = ½‖M(h) − h‖²`` (the loss is the SUM of the per-point q, so every point gets exactly
-   its own gradient; Adam's update is per coordinate), then phase 1 again.
+1. Newton / Levenberg–Marquardt polishing with ``J = dM/dh − I``: a point takes Newton steps ``J δ = −r`` from LU
+   factors of J. Factors are reused while they work (chord steps: after a step that cut ‖r‖ below a quarter, the
+   next step is one triangular solve; a chord step that fails refactors), and a Newton step from fresh factors that
+   misses the Armijo decrease is backtracked along its direction (fractions 2^-1 … 2^-12 in one batched map
+   evaluation). Only when that fails too does the point switch to LM, ``(JᵀJ + λ·μ·I) δ = −Jᵀ r`` with
+   ``μ = mean diag(JᵀJ)`` and its own damping ``λ`` (÷3 after an accepted step, ×8 after a rejected one, with ``JᵀJ``
+   kept across rejections), returning to Newton when λ is small again. Every accepted step lowers ``‖r‖``.
+2. rescue: starts that stalled or ran out of iterations (a stall at a slow point too: a root may sit next to it;
+   on the GRU-16 flip-flop the rescue of such starts certifies roots the first pass missed) restart from their
+   original state with ``search_steps`` Adam steps on their own
+   ``q = ½‖M(h) − h‖²`` (the loss is the SUM of the per-point q, so every point gets exactly its own gradient; Adam's
+   update is per coordinate), then phase 1 again.
 
 The two searches have opposite biases, so ``mode`` chooses. ``"newton"`` (Newton first, Adam only to rescue) keeps
 each start near the root its linearisation points to: from visited states it finds the stable points (the memories)
@@ -19,12 +22,13 @@ Adam steps before Newton cut the starts reaching stable points from ~250 of 512 
 is what FixedPointFinder relies on to find saddles. ``"explore"`` runs the Adam search on every start first;
 ``"both"`` runs both from the same starts and keeps the union (twice the work, the best coverage).
 
-Each point stops on its own: converged (``‖r‖ < tol``), stalled (its residual is not below 90% of its value 8
-iterations earlier, a sliding window: a local minimum of q or a slow valley, i.e. a slow point or a failure),
-non-finite, or out of iterations. In the rescue pass a point also stops once it comes within ``unique_tol`` of a root
-the first pass already certified (it would only add a duplicate; its row then holds that root). Only the active points
-are evaluated: the active set is compacted every iteration, and Jacobians are recomputed only for points whose step
-was accepted.
+Each point stops on its own: converged (``‖r‖ < tol``), stalled (its residual is not below 90% of its value 8 iterations
+earlier, or not below 99% of its value 3 iterations earlier while ``‖Jᵀr‖ < 0.01·‖J‖_F‖r‖``: a local minimum of q or a
+slow valley, i.e. a slow point or a failure), non-finite, or out of iterations. A point that comes within ``unique_tol``
+of a point of its chunk that already converged stops and takes over that root (it could only add a duplicate; a stalled
+point is not an answer to copy, so nothing merges into one); in the rescue pass a point also stops near a root the first
+pass certified. Only the active points are evaluated: finished rows are masked and the active set is compacted once a
+quarter of it is done, and Jacobians are recomputed only where the factors must be refreshed.
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ import torch
 MapFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 ACTIVE, CONVERGED, STALLED, MAXITER, NONFINITE = 0, 1, 2, 3, 4
+# backtracking fractions of a Newton step, tried in one batched map evaluation (down to 2^-12: near a slow point the
+# full step overshoots by orders of magnitude, and the best fraction at least halves the distance to the minimum of q)
+LINE_SEARCH = tuple(2.0**-k for k in range(1, 13))
 STATUS_NAMES = {CONVERGED: "converged", STALLED: "stalled", MAXITER: "out of iterations", NONFINITE: "non-finite"}
 
 
@@ -48,6 +55,8 @@ class RootResult:
     residuals: torch.Tensor
     status: torch.Tensor
     iterations: torch.Tensor
+    jacobians: int = 0
+    factorizations: int = 0
 
     def count(self, code: int) -> int:
         return int((self.status == code).sum())
@@ -86,29 +95,21 @@ def adam_search(map_fn: MapFn, x: torch.Tensor, h: torch.Tensor, steps: int, lr:
     return h
 
 
-def _step_directions(jac: torch.Tensor, r: torch.Tensor, lam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Newton (``lam == 0``: LU solve of ``J δ = −r``) or LM (``(JᵀJ + λμI) δ = −Jᵀr``) steps.
+def _lu_directions(lu: torch.Tensor, piv: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Newton steps ``δ = −J⁻¹ r`` from LU factors of ``J`` (fresh or kept from an earlier point: a chord step)."""
+    delta = torch.linalg.lu_solve(lu, piv, -r.unsqueeze(-1)).squeeze(-1)
+    return delta, torch.isfinite(delta).all(dim=-1)
 
-    ``jac`` is ``J = dM/dh − I``. Returns the steps ``[a, S]`` and a per-point flag that the linear solve succeeded.
-    """
-    delta = torch.empty_like(r)
-    ok = torch.ones(r.shape[0], dtype=torch.bool, device=r.device)
-    newton = lam == 0
-    if bool(newton.any()):
-        sol, info = torch.linalg.solve_ex(jac[newton], -r[newton].unsqueeze(-1))
-        delta[newton] = sol.squeeze(-1)
-        ok[newton] = info == 0
-    lm = ~newton
-    if bool(lm.any()):
-        j = jac[lm]
-        a = torch.bmm(j.transpose(1, 2), j)
-        g = torch.bmm(j.transpose(1, 2), r[lm].unsqueeze(-1))
-        mu = a.diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(1e-30)
-        a.diagonal(dim1=-2, dim2=-1).add_((lam[lm] * mu).unsqueeze(-1))
-        chol, info = torch.linalg.cholesky_ex(a)
-        delta[lm] = torch.cholesky_solve(-g, chol).squeeze(-1)
-        ok[lm] = info == 0
-    return delta, ok & torch.isfinite(delta).all(dim=-1)
+
+def _lm_directions(jtj: torch.Tensor, g: torch.Tensor, lam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """LM steps ``(JᵀJ + λμI) δ = −g`` (``g = Jᵀr``, ``μ = mean diag(JᵀJ)``; Cholesky). ``JᵀJ`` and ``g`` are kept
+    from the point's last accepted step, so a rejected step costs one Cholesky factorisation, not a new ``JᵀJ``."""
+    a = jtj.clone()
+    mu = a.diagonal(dim1=-2, dim2=-1).mean(-1).clamp_min(1e-30)
+    a.diagonal(dim1=-2, dim2=-1).add_((lam * mu).unsqueeze(-1))
+    chol, info = torch.linalg.cholesky_ex(a)
+    delta = torch.cholesky_solve(-g.unsqueeze(-1), chol).squeeze(-1)
+    return delta, (info == 0) & torch.isfinite(delta).all(dim=-1)
 
 
 def _jac_g(jac_fn: MapFn, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -120,18 +121,31 @@ def _jac_g(jac_fn: MapFn, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
 
 def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.Tensor, *, tol: float,
                         max_iter: int, damping: float, patience: int = 8, min_decrease: float = 0.9,
-                        newton_below: float = 1e-3, known: torch.Tensor | None = None,
-                        known_tol: float = 0.0) -> RootResult:
+                        newton_below: float = 1e-3, known: torch.Tensor | None = None, known_tol: float = 0.0,
+                        chord_below: float = 0.25, line_search: tuple[float, ...] = LINE_SEARCH,
+                        flat_window: int = 3, flat_decrease: float = 0.99, flat_gradient: float = 1e-2,
+                        merge_tol: float = 0.0) -> RootResult:
     """Per-point Newton / Levenberg–Marquardt on ``M(h) − h`` for one chunk.
 
-    Every point starts in Newton mode (``λ = 0``: one LU solve, cheaper than forming JᵀJ). A Newton step that does
-    not lower ``‖r‖`` switches the point to LM with ``λ = damping``; LM divides λ by 3 after an accepted step and
-    multiplies it by 8 after a rejected one, and hands back to Newton once λ falls below ``damping · newton_below``.
-    A point stalls when its residual is not below ``min_decrease`` times its value ``patience`` iterations earlier
-    (Newton near a root cuts it far faster; a point sitting in a local minimum of q, or crawling along a slow valley,
-    does not). On the bench's trained nets no start that converges under a 10-iteration rule is lost with 8, and
-    stalled starts stop sooner. ``known`` (``[K, S + I]`` rows ``[h, x]``): a point within ``known_tol`` of one of
-    them stops with status STALLED (it is heading for a root that is already certified).
+    Newton points (``λ = 0``) step with ``δ = −J⁻¹ r`` from LU factors of ``J``. The factors are kept while they
+    work: after a step that cut ``‖r‖`` below ``chord_below`` times its old value, the next step reuses them (a chord
+    step: one triangular solve instead of a new Jacobian and factorisation); a chord step that does not lower ``‖r‖``
+    refreshes them at the current point. A Newton step from fresh factors (or an LM step) that misses the Armijo
+    decrease is backtracked along its direction (the residual at each fraction in ``line_search``, one batched map
+    evaluation; the best is taken): the Newton direction descends q wherever ``J`` is invertible. Only a fresh
+    Newton step that fails even so switches the point to LM with ``λ = damping`` (LM costs ``JᵀJ`` plus a
+    Cholesky factorisation, about 3x an LU one); LM divides λ by 3 after an accepted step and multiplies it by 8
+    after a rejected one (reusing ``JᵀJ``), and hands back to Newton once ``λ`` falls below ``damping ·
+    newton_below``. Every accepted step lowers ``‖r‖``.
+
+    A point stalls (a local minimum of q, i.e. a slow point, or a slow valley) when its residual is not below
+    ``min_decrease`` times its value ``patience`` iterations earlier, or sooner, when it is not below
+    ``flat_decrease`` times its value ``flat_window`` iterations earlier while the gradient of q is tiny,
+    ``‖Jᵀr‖ < flat_gradient · ‖J‖_F ‖r‖`` (moving points sit at 0.03–0.1 on the bench nets, slow points at 1e-3 and
+    below). ``known`` (``[K, S + I]`` rows ``[h, x]``): a point within ``known_tol`` of one of them stops with status
+    STALLED (it is heading for a root that is already certified). ``merge_tol > 0``: a point that comes within
+    ``merge_tol`` of a point of this chunk that has already converged stops and takes over that root (it could only
+    add a duplicate).
     """
     n = h.shape[0]
     dev = h.device
@@ -142,61 +156,145 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
     status[f < tol] = CONVERGED
     iters = torch.zeros(n, dtype=torch.long, device=dev)
     lam = torch.zeros(n, dtype=h.dtype, device=dev)
+    gratio = torch.ones(n, dtype=h.dtype, device=dev)  # ‖Jᵀr‖ / (‖J‖_F ‖r‖) at the last fresh Jacobian
     # residuals of the last ``patience`` iterations (ring buffer; slot 0 holds the start, inf = not yet reached)
     past = torch.full((n, patience), float("inf"), dtype=f.dtype, device=dev)
     past[:, 0] = f
     near_known = known is not None and known.shape[0] > 0
+    follow = torch.full((n,), -1, dtype=torch.long, device=dev)  # merged into this finished point (merge_tol)
+    leaders = torch.zeros(0, dtype=torch.long, device=dev)
     lam_newton = damping * newton_below
+    alphas = torch.tensor(line_search, dtype=h.dtype, device=dev)
+    counts = {"jacobians": 0, "factorizations": 0}
+
+    def refresh(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """At ``h[rows]``: LU factors of J and pivots for Newton points, ``JᵀJ`` for LM points, and ``g = Jᵀr``."""
+        jac = _jac_g(jac_fn, x[rows], h[rows])
+        rr = r[rows]
+        g = torch.bmm(jac.transpose(1, 2), rr.unsqueeze(-1)).squeeze(-1)
+        gratio[rows] = g.norm(dim=-1) / (jac.flatten(1).norm(dim=-1) * rr.norm(dim=-1)).clamp_min(1e-300)
+        # identity pivots on LM rows keep the all-rows triangular solve valid (its result there is discarded)
+        piv = torch.arange(1, jac.shape[1] + 1, dtype=torch.int32, device=dev).expand(jac.shape[:2]).clone()
+        counts["jacobians"] += rows.numel()
+        nw = lam[rows] == 0
+        if bool(nw.all()):
+            jac, piv, _ = torch.linalg.lu_factor_ex(jac)
+        else:
+            lm = ~nw
+            jl = jac[lm]
+            if bool(nw.any()):
+                jac[nw], piv[nw], _ = torch.linalg.lu_factor_ex(jac[nw])
+            jac[lm] = torch.bmm(jl.transpose(1, 2), jl)
+        counts["factorizations"] += int(nw.sum())
+        return jac, piv, g
 
     idx = (status == ACTIVE).nonzero().squeeze(-1)
+    if idx.numel() == 0:
+        return RootResult(points=h, residuals=f, status=status, iterations=iters)
     with torch.no_grad():
-        jac = _jac_g(jac_fn, x[idx], h[idx]) if idx.numel() else None
+        # per active point: ``mat`` holds LU factors of J (Newton points) or JᵀJ (LM points), ``grad`` Jᵀr, and
+        # ``fresh`` says whether they were taken at the current h
+        mat, piv, grad = refresh(idx)
+        fresh = torch.ones(idx.numel(), dtype=torch.bool, device=dev)
+        # rows of finished points stay (masked by ``live``) until a quarter of the rows are dead: moving the
+        # [a, S, S] factors every iteration cost as much as factorising them
+        live = torch.ones(idx.numel(), dtype=torch.bool, device=dev)
     for _ in range(max_iter):
-        if idx.numel() == 0:
+        if not bool(live.any()):
             break
         with torch.no_grad():
-            delta, solved = _step_directions(jac, r[idx], lam[idx])
-            h_try = h[idx] + torch.where(solved.unsqueeze(-1), delta, torch.zeros_like(delta))
-            r_try, f_try = _residual(map_fn, x[idx], h_try)
-            f_old = f[idx]
-            acc = solved & (f_try < f_old)
-            iters[idx] += 1
-            acc_idx, rej_idx = idx[acc], idx[~acc]
-            h[acc_idx] = h_try[acc]
-            r[acc_idx] = r_try[acc]
-            f[acc_idx] = f_try[acc]
-            la = lam[acc_idx] / 3.0
-            lam[acc_idx] = torch.where(la < lam_newton, torch.zeros_like(la), la)
-            lr = lam[rej_idx]
-            lam[rej_idx] = torch.where(lr == 0, torch.full_like(lr, damping), (lr * 8.0).clamp_max(1e30))
-            slot = iters[idx] % patience
-            stalled = ~(f[idx] < min_decrease * past[idx, slot])  # no 10% cut over the window (NaN-safe)
-            past[idx, slot] = f[idx]
+            lam_a, r_a, f_a, h_a, x_a = lam[idx], r[idx], f[idx], h[idx], x[idx]
+            newton = lam_a == 0
+            # triangular solves on every row are cheaper than gathering the Newton rows; other rows are overwritten
+            delta, solved = _lu_directions(mat, piv, r_a)
+            lm = (~newton & live).nonzero().squeeze(-1)
+            if lm.numel():
+                delta[lm], solved[lm] = _lm_directions(mat[lm], grad[lm], lam_a[lm])
+            solved &= live
+            delta = torch.where(solved.unsqueeze(-1), delta, torch.zeros_like(delta))
+            h_try = h_a + delta
+            r_try, f_try = _residual(map_fn, x_a, h_try)
+            # backtrack steps from fresh factors (Newton) and LM steps that missed the Armijo decrease: both directions
+            # descend q, and near a slow point the full step overshoots its minimum by orders of magnitude
+            ls = (fresh | ~newton) & solved & ~(f_try <= (1 - 1e-4) * f_a)
+            if alphas.numel() and bool(ls.any()):
+                li = ls.nonzero().squeeze(-1)
+                m, k = li.numel(), alphas.numel()
+                hb = (h_a[li].unsqueeze(0) + alphas.view(k, 1, 1) * delta[li].unsqueeze(0)).reshape(k * m, -1)
+                rb, fb = _residual(map_fn, x_a[li].repeat(k, 1), hb)
+                best_f, best = fb.view(k, m).min(dim=0)
+                better = best_f < f_try[li]
+                sel = (best * m + torch.arange(m, device=dev))[better]
+                lb = li[better]
+                h_try[lb], r_try[lb], f_try[lb] = hb[sel], rb[sel], fb[sel]
+            acc = solved & (f_try < f_a)
+            iters[idx] += live.long()
+            acc_idx = idx[acc]
+            h[acc_idx], r[acc_idx], f[acc_idx] = h_try[acc], r_try[acc], f_try[acc]
+            # what each point uses next: chord (keep the factors), fresh factors, or LM
+            need = newton & acc & ~(f_try <= chord_below * f_a)  # slow contraction: refactor at the new point
+            need |= newton & ~acc & ~fresh  # failed chord step: refactor here
+            need &= live
+            to_lm = newton & fresh & ~acc & live  # a Newton step from fresh factors failed even when backtracked
+            lam_a = torch.where(to_lm, torch.full_like(lam_a, damping), lam_a)
+            lm_acc = ~newton & acc
+            la = lam_a / 3.0
+            lam_a = torch.where(lm_acc, torch.where(la < lam_newton, torch.zeros_like(la), la), lam_a)
+            lam_a = torch.where(~newton & ~acc & live, (lam_a * 8.0).clamp_max(1e30), lam_a)
+            lam[idx] = lam_a
+            need |= to_lm | lm_acc
+            fresh = fresh & ~acc
+            it = iters[idx]
+            slot = it % patience
+            f_now = f[idx]
+            stalled = ~(f_now < min_decrease * past[idx, slot])  # no 10% cut over the window (NaN-safe)
+            flat = ~(f_now < flat_decrease * past[idx, (it - flat_window) % patience])
+            stalled |= flat & (it >= flat_window) & (gratio[idx] < flat_gradient)
+            past[idx, slot] = f_now
             if near_known:
                 key = torch.cat([h[idx], x[idx]], dim=1)
                 stalled |= torch.cdist(key, known).min(dim=1).values <= known_tol
             st = status[idx]
-            st = torch.where(f[idx] < tol, torch.full_like(st, CONVERGED), st)
+            st = torch.where(live & (f_now < tol), torch.full_like(st, CONVERGED), st)
             st = torch.where((st == ACTIVE) & stalled, torch.full_like(st, STALLED), st)
+            if merge_tol > 0 and leaders.numel():
+                dist, near = torch.cdist(torch.cat([h[idx], x[idx]], 1),
+                                         torch.cat([h[leaders], x[leaders]], 1)).min(dim=1)
+                hit = (st == ACTIVE) & (dist <= merge_tol)
+                follow[idx[hit]] = leaders[near[hit]]
+                st = torch.where(hit, status[leaders[near]], st)
             status[idx] = st
-            keep = st == ACTIVE
-            if not bool(keep.all()):  # compact the active set (and its Jacobians)
-                idx, acc, jac = idx[keep], acc[keep], jac[keep]
-            if bool(acc.any()):  # new Jacobians only where the point moved
-                upd = idx[acc]
-                jac[acc] = _jac_g(jac_fn, x[upd], h[upd])
+            if merge_tol > 0:
+                leaders = torch.cat([leaders, idx[live & (st == CONVERGED) & (follow[idx] < 0)]])
+            live &= st == ACTIVE
+            need &= live
+            if int(live.sum()) < 0.75 * live.numel():  # compact the active set (and its factors)
+                keep = live
+                idx, need, mat, piv, grad, fresh = idx[keep], need[keep], mat[keep], piv[keep], grad[keep], fresh[keep]
+                live = live[keep]
+            if bool(need.any()):
+                pos = need.nonzero().squeeze(-1)
+                mat[pos], piv[pos], grad[pos] = refresh(idx[pos])
+                fresh[pos] = True
     status[status == ACTIVE] = MAXITER
-    return RootResult(points=h, residuals=f, status=status, iterations=iters)
+    fol = (follow >= 0).nonzero().squeeze(-1)
+    if fol.numel():  # followers take their leader's final outcome (leaders never follow, so no chains)
+        lead = follow[fol]
+        h[fol], f[fol], status[fol] = h[lead], f[lead], status[lead]
+    return RootResult(points=h, residuals=f, status=status, iterations=iters, **counts)
 
 
 def _concat(parts: list[RootResult]) -> RootResult:
     return RootResult(points=torch.cat([p.points for p in parts]), residuals=torch.cat([p.residuals for p in parts]),
-                      status=torch.cat([p.status for p in parts]), iterations=torch.cat([p.iterations for p in parts]))
+                      status=torch.cat([p.status for p in parts]), iterations=torch.cat([p.iterations for p in parts]),
+                      jacobians=sum(p.jacobians for p in parts), factorizations=sum(p.factorizations for p in parts))
 
 
 def _newton_with_rescue(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.Tensor, tol: float, max_iter: int,
-                        damping: float, search_steps: int, search_lr: float, unique_tol: float = 0.0) -> RootResult:
-    res = levenberg_marquardt(map_fn, jac_fn, x, h, tol=tol, max_iter=max_iter, damping=damping)
+                        damping: float, search_steps: int, search_lr: float, unique_tol: float = 0.0,
+                        slow_tol: float = 0.0) -> RootResult:
+    res = levenberg_marquardt(map_fn, jac_fn, x, h, tol=tol, max_iter=max_iter, damping=damping, merge_tol=unique_tol)
+    # every stalled or out-of-iterations start gets the rescue (``slow_tol`` is kept for the signature only)
     fail = ((res.status == STALLED) | (res.status == MAXITER)).nonzero().squeeze(-1)
     if search_steps > 0 and fail.numel():
         hs = adam_search(map_fn, x[fail], h[fail], search_steps, search_lr, tol)
@@ -207,7 +305,7 @@ def _newton_with_rescue(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
             known = torch.cat([res.points[conv], x[conv]], dim=1)
         use_known = unique_tol > 0 and known.shape[0] > 0
         again = levenberg_marquardt(map_fn, jac_fn, x[fail], hs, tol=tol, max_iter=max_iter, damping=damping,
-                                    known=known if use_known else None, known_tol=unique_tol)
+                                    known=known if use_known else None, known_tol=unique_tol, merge_tol=unique_tol)
         won = again.status == CONVERGED
         w = fail[won]
         res.points[w], res.residuals[w], res.status[w] = again.points[won], again.residuals[won], CONVERGED
@@ -218,12 +316,15 @@ def _newton_with_rescue(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
             w, src = fail[hit], conv[near[hit]]
             res.points[w], res.residuals[w], res.status[w] = res.points[src], res.residuals[src], CONVERGED
         res.iterations[fail] += again.iterations
+        res.jacobians += again.jacobians
+        res.factorizations += again.factorizations
     return res
 
 
 def solve_roots(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h0: torch.Tensor, *, tol: float, max_iter: int,
                 damping: float, search_steps: int, search_lr: float, batch_size: int, mode: str = "newton",
-                on_chunk: Callable[[int], None] | None = None, unique_tol: float = 0.0) -> RootResult:
+                on_chunk: Callable[[int], None] | None = None, unique_tol: float = 0.0,
+                slow_tol: float = 0.0) -> RootResult:
     """Run the search over all starts, ``batch_size`` starts at a time (bounds the ``[B, S, S]`` memory).
 
     ``mode``: ``"newton"``: Newton/LM from every start, then an Adam search from the original start, followed by
@@ -239,11 +340,11 @@ def solve_roots(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h0: torch.Tensor,
         hc, xc = h0[start:start + batch_size], x[start:start + batch_size]
         if mode in ("newton", "both"):
             parts.append(_newton_with_rescue(map_fn, jac_fn, xc, hc, tol, max_iter, damping, search_steps, search_lr,
-                                             unique_tol))
+                                             unique_tol, slow_tol))
         if mode in ("explore", "both") and search_steps > 0:
             he = adam_search(map_fn, xc, hc, search_steps, search_lr, tol)
             parts.append(_newton_with_rescue(map_fn, jac_fn, xc, he, tol, max_iter, damping, search_steps, search_lr,
-                                             unique_tol))
+                                             unique_tol, slow_tol))
         if on_chunk is not None:
             on_chunk(hc.shape[0])
     if mode == "both":  # newton rows of every chunk first, then the explore rows, so rows i and N + i share a start

@@ -10,16 +10,18 @@
    from ``n_starts`` visited states (per-point Newton/LM, certificate ``‖F(h) − h‖ < 1e-8``; duplicates merged
    within ``unique_tol``, 0.025 by default, Aitken's manifold setting). Slow points (stalled local minima of q with
    speed < ``slow_tol``) are kept apart.
-3. Manifold dimension (PCA at 90% and 95% of the variance, participation ratio) on the fixed or slow points, never
-   on all visited states (integration notes §8). ``manifold="fixed"`` (default) measures the certified fixed points
-   plus stalled slow points (the notes' §8 protocol). Beside it, always: the authors' slow points
-   (:func:`~innerworks.dynamics.find_slow_points`, notes §3: Adam descent of q from the same number of visited
-   states until the mean ``q ≤ 0.05 · ½ · s̄²``, ``s̄`` the mean per-token step, each kept point below that, merged
-   within ``unique_tol``) under ``slow_points``, and the all-visited-states PCA under ``states``.
-   ``manifold="slow"`` makes the slow points the measured manifold instead. Why fixed points by default: at the
-   authors' tolerance the slow-point cloud has a thickness of about a token step, which holds 5-10% of its variance
-   (3-class GRU-64: [.54, .40, .012, ...], PR 2.21), so its 95% dimension measures the tolerance as much as the
-   manifold; its participation ratio stays near N − 1.
+3. Manifold dimension (PCA at 90% and 95% of the variance, participation ratio) on the fixed or slow points, never on
+   all visited states (integration notes §8). ``manifold="fixed"`` (default) measures the certified fixed points plus
+   stalled slow points (the notes' §8 protocol), except those farther from the visited states' centroid than
+   ``outlier_scale`` (10) times their mean distance (FixedPointFinder's outlier rule: no trajectory goes there; e.g. a
+   UGRNN point at norm 54 where saturated gates make every state slow). Beside it, always: the authors' slow points
+   (:func:`~innerworks.dynamics.find_slow_points`, notes §3: Adam descent of q from the same number of visited states
+   until the mean ``q ≤ 0.05 · ½ · s̄²``, ``s̄`` the mean per-token step, each kept point below that, merged within
+   ``unique_tol``) under ``slow_points``, and the all-visited-states PCA under ``states``. ``manifold="slow"`` makes the
+   slow points the measured manifold instead. Why fixed points by default: at the authors' tolerance the slow-point
+   cloud has a thickness of about a token step, which holds 5-10% of its variance (3-class GRU-64: [.54, .40, .012,
+   ...], PR 2.21), so its 95% dimension measures the tolerance as much as the manifold; its participation ratio stays
+   near N − 1.
 4. Linearisation at up to ``n_linearize`` manifold points: eigenvalues sorted by ``|λ|`` with time constants, the
    left eigenvectors of the slowest modes and their alignment with the readout: ``|cos|`` between ``l₁`` and the
    readout direction ``w_last − w_first`` (for 2 classes, exactly the logit-difference direction).
@@ -88,6 +90,9 @@ class AnalysisSettings(BaseModel):
     n_trajectories: int = Field(40, ge=0, description="trajectories drawn in the 3-D PCA figure")
     manifold: Literal["fixed", "slow"] = Field("fixed", description="classifiers: the point set whose dimension is "
                                                "the manifold's: certified fixed points, or Aitken slow points")
+    outlier_scale: float = Field(10.0, gt=0, description="classifiers: fixed/slow points farther than this × the "
+                                 "visited states' mean distance from their centroid are left out of the manifold "
+                                 "(FixedPointFinder's outlier rule)")
     slow_fraction: float = Field(0.05, gt=0, description="slow points: q <= fraction * 1/2 * (mean token step)^2")
     slow_lr: float = Field(0.01, gt=0, description="slow points: Adam step size (the authors' 0.01)")
     slow_max_iters: int = Field(10_000, ge=1, description="slow points: most Adam steps per point")
@@ -147,6 +152,17 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     b = b.to(a.dtype)
     dots = (a @ b).abs()
     return (dots / (a.abs().pow(2).sum(-1).sqrt() * b.abs().pow(2).sum().sqrt()).clamp_min(1e-300)).real.double()
+
+
+def _within_reach(points: torch.Tensor, states: torch.Tensor, scale: float) -> torch.Tensor:
+    """FixedPointFinder's outlier rule: keep points within ``scale`` × the visited states' mean distance from their
+    centroid. Far outside it (e.g. saturated gates, where every state is slow) no trajectory goes, so such points
+    are not part of the attractor manifold."""
+    if points.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.bool)
+    c = states.mean(0)
+    radius = (states - c).norm(dim=1).mean()
+    return (points.to(states.dtype) - c).norm(dim=1) <= scale * radius
 
 
 def _n_unstable(model: Any, points: torch.Tensor, margin: float, chunk: int = 64) -> torch.Tensor:
@@ -225,11 +241,15 @@ def analyze_classifier(model: nn.Module, data: Any, *, name: str, settings: Anal
     fps = find_fixed_points(model, states, n_starts=s.n_starts, unique_tol=s.unique_tol, mode=s.mode,
                             noise_scale=s.noise_scale, batch_size=s.batch_size, seed=s.seed, progress=progress)
     slow = fps.slow if fps.slow is not None else fps.subset(slice(0, 0))
-    skeleton = torch.cat([fps.points, slow.points]).cpu()
+    found = torch.cat([fps.points, slow.points]).cpu()
+    reach = _within_reach(found, states, s.outlier_scale)
+    skeleton, man_unstable_fixed = found[reach], torch.cat([fps.n_unstable, slow.n_unstable]).cpu()[reach]
     h0 = model.cell.initial_state(1)[0].detach().to(torch.float64)
     step_size = mean_step_size(hs, lengths, h0)
     q_tol = aitken_q_tol(step_size, s.slow_fraction)
-    sp = find_slow_points(model, _subsample(states, s.n_starts, gen), q_tol=q_tol, lr=s.slow_lr,
+    # own generator: the slow-point starts must not shift the subsamples drawn from ``gen`` below
+    slow_gen = torch.Generator().manual_seed(s.seed + 1)
+    sp = find_slow_points(model, _subsample(states, s.n_starts, slow_gen), q_tol=q_tol, lr=s.slow_lr,
                           max_iters=s.slow_max_iters, unique_tol=s.unique_tol, stop=s.slow_stop)
     t_fp = time.perf_counter()
     if s.manifold == "slow":
@@ -237,7 +257,7 @@ def analyze_classifier(model: nn.Module, data: Any, *, name: str, settings: Anal
         man_unstable = _n_unstable(model, manifold, fps.unstable_margin)
     else:
         manifold = skeleton
-        man_unstable = torch.cat([fps.n_unstable, slow.n_unstable]).cpu()
+        man_unstable = man_unstable_fixed
     sub_states = _subsample(states, s.max_states, gen)
     man_pca = _pca_dict(manifold)
     states_pca = _pca_dict(sub_states)
@@ -269,7 +289,8 @@ def analyze_classifier(model: nn.Module, data: Any, *, name: str, settings: Anal
                                 if s.manifold == "slow" else "certified fixed points plus stalled slow points"),
                      "kind": s.manifold, "n_points": int(manifold.shape[0]), "pca": man_pca},
         "fixed_point_set": {"points": "certified fixed points plus stalled slow points",
-                            "n_points": int(skeleton.shape[0]), "pca": _pca_dict(skeleton)},
+                            "n_points": int(skeleton.shape[0]), "pca": _pca_dict(skeleton),
+                            "n_out_of_reach": int((~reach).sum()), "outlier_scale": s.outlier_scale},
         "states": {"points": "visited states (subsample)", "pca": states_pca},
     }
     if lin is not None:
@@ -333,7 +354,7 @@ def _classifier_figures(fig_out: Path, name: str, hs: torch.Tensor, lengths: tor
     if summary["manifold"]["kind"] == "slow":
         slow_pts, what = manifold, "slow (manifold) points"
     else:
-        slow_pts = manifold[fp_pts.shape[0]:]
+        slow_pts = fps.slow.points.cpu() if fps.slow is not None else fp_pts[:0]
         what = "stalled slow points"
     F.pca3d_figure(fig_out, f"pca3d__{name}", trajs, ((fp_pts - mu) @ comps.T).tolist(),
                    fps.n_unstable.cpu().tolist(),

@@ -344,7 +344,7 @@ def _run_solver(map_fn: S.MapFn, jac_fn: S.MapFn, x: torch.Tensor, h: torch.Tens
         res = S.solve_roots(map_fn, jac_fn, x, h, tol=opts.tol, max_iter=opts.max_iter, damping=opts.damping,
                             search_steps=opts.search_steps, search_lr=opts.search_lr, batch_size=opts.batch_size,
                             mode=opts.mode, on_chunk=None if pb is None else (lambda n: pb[0].advance(pb[1], n)),
-                            unique_tol=opts.unique_tol)
+                            unique_tol=opts.unique_tol, slow_tol=opts.slow_tol)
     finally:
         if pb is not None:
             pb[0].stop()
@@ -416,6 +416,7 @@ def _assemble(step: Step, res: S.RootResult, x: torch.Tensor, x_star: torch.Tens
         "unstable_margin": opts.unstable_margin, "dtype": str(step.dtype).replace("torch.", ""),
         "step": step.name, "n_starts": int(res.points.shape[0]), "outcomes": outcome_counts(res), "mode": opts.mode,
         "lm_iterations_median": float(res.iterations.double().median()) if res.iterations.numel() else 0.0,
+        "jacobians": int(res.jacobians), "factorizations": int(res.factorizations),
         "options": opts.model_dump(), "notes": [],
     }
 
