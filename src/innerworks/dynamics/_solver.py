@@ -294,8 +294,18 @@ def _newton_with_rescue(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
                         damping: float, search_steps: int, search_lr: float, unique_tol: float = 0.0,
                         slow_tol: float = 0.0) -> RootResult:
     res = levenberg_marquardt(map_fn, jac_fn, x, h, tol=tol, max_iter=max_iter, damping=damping, merge_tol=unique_tol)
-    # every stalled or out-of-iterations start gets the rescue (``slow_tol`` is kept for the signature only)
-    fail = ((res.status == STALLED) | (res.status == MAXITER)).nonzero().squeeze(-1)
+    # rescue every failure (out of iterations, or stalled above slow_tol) and, of the starts that stalled at slow
+    # points, one per slow point (within unique_tol): a root may sit next to a slow point, but the starts that ended
+    # at the same one would only repeat the same search
+    stalled = res.status == STALLED
+    at_slow = stalled & (res.residuals < slow_tol)
+    fail = (stalled & ~at_slow) | (res.status == MAXITER)
+    slow_idx = at_slow.nonzero().squeeze(-1)
+    if slow_idx.numel():
+        key = torch.cat([res.points[slow_idx], x[slow_idx]], dim=1)
+        lead = greedy_unique(key, res.residuals[slow_idx], max(unique_tol, 1e-12))[0]
+        fail[slow_idx[lead]] = True
+    fail = fail.nonzero().squeeze(-1)
     if search_steps > 0 and fail.numel():
         hs = adam_search(map_fn, x[fail], h[fail], search_steps, search_lr, tol)
         conv = (res.status == CONVERGED).nonzero().squeeze(-1)
