@@ -9,9 +9,9 @@ Two phases, both per point (never a batch mean):
    evaluation). Only when that fails too does the point switch to LM, ``(JᵀJ + λ·μ·I) δ = −Jᵀ r`` with
    ``μ = mean diag(JᵀJ)`` and its own damping ``λ`` (÷3 after an accepted step, ×8 after a rejected one, with ``JᵀJ``
    kept across rejections), returning to Newton when λ is small again. Every accepted step lowers ``‖r‖``.
-2. rescue: starts that stalled or ran out of iterations (a stall at a slow point too: a root may sit next to it;
-   on the GRU-16 flip-flop the rescue of such starts certifies roots the first pass missed) restart from their
-   original state with ``search_steps`` Adam steps on their own
+2. rescue: failures (out of iterations, or stalled above ``slow_tol``) and one start per slow point where starts
+   stalled below it (a root may sit next to a slow point; the other starts that ended there would repeat the same
+   search) restart from their original state with ``search_steps`` Adam steps on their own
    ``q = ½‖M(h) − h‖²`` (the loss is the SUM of the per-point q, so every point gets exactly its own gradient; Adam's
    update is per coordinate), then phase 1 again.
 
