@@ -55,7 +55,7 @@ def test_analyze_dynamics_classifier(app, classifier_run: Path, tmp_path: Path) 
     res = CliRunner().invoke(app, ["analyze", "dynamics", str(classifier_run), "--out", str(out), "--n-docs", "200",
                                    "--n-starts", "256", "--quiet"])
     assert res.exit_code == 0, res.output
-    assert "dimension at 95%: manifold (" in res.output and "fixed points) 2 (certified fixed points 2" in res.output
+    assert "dimension at 95%: manifold (" in res.output and "fixed points) 2 (authors' slow points: " in res.output
     a = json.loads((out / "analysis.json").read_text())
     assert a["task"] == "classification" and a["cell"] == "gru" and a["num_classes"] == 3
     assert a["metrics"]["accuracy"] > 0.9

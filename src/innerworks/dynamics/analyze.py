@@ -331,7 +331,7 @@ def analyze_classifier(model: nn.Module, data: Any, *, name: str, settings: Anal
     figs: list[str] = []
     if s.figures and fig_out is not None:
         figs = _classifier_figures(fig_out, name, hs, lengths, test.labels[:n], list(test.class_names), fps,
-                                   manifold, man_unstable, lin, readout, summary, s)
+                                   manifold, man_unstable, lin, readout, summary, s, sp.points)
     result = RunAnalysis(name, "classification", summary, fps, figs)
     _write(result, out)
     return result
@@ -340,7 +340,7 @@ def analyze_classifier(model: nn.Module, data: Any, *, name: str, settings: Anal
 def _classifier_figures(fig_out: Path, name: str, hs: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor,
                         class_names: list[str], fps: FixedPoints, manifold: torch.Tensor, man_unstable: torch.Tensor,
                         lin: dict[str, Any] | None, readout: torch.Tensor, summary: dict[str, Any],
-                        s: AnalysisSettings) -> list[str]:
+                        s: AnalysisSettings, slow_cloud: torch.Tensor) -> list[str]:
     figs = []
     cell = f"{summary['cell']}-{summary['hidden_size']}"
     # PCA basis of the manifold (the object of interest); fall back to the states when it has < 3 points
@@ -351,11 +351,10 @@ def _classifier_figures(fig_out: Path, name: str, hs: torch.Tensor, lengths: tor
     lab = labels[:nt]
     tl = lab.tolist() if lab.dim() == 1 else None
     fp_pts = fps.points.cpu()
-    if summary["manifold"]["kind"] == "slow":
-        slow_pts, what = manifold, "slow (manifold) points"
-    else:
-        slow_pts = fps.slow.points.cpu() if fps.slow is not None else fp_pts[:0]
-        what = "stalled slow points"
+    # grey markers: the authors' slow-point cloud (the manifold to the eye), plus the solver's stalled slow points
+    stalled = fps.slow.points.cpu() if fps.slow is not None else fp_pts[:0]
+    slow_pts = torch.cat([slow_cloud.to(fp_pts.dtype), stalled])
+    what = "slow points"
     F.pca3d_figure(fig_out, f"pca3d__{name}", trajs, ((fp_pts - mu) @ comps.T).tolist(),
                    fps.n_unstable.cpu().tolist(),
                    f"{name} ({cell}): {len(fps)} fixed points, {slow_pts.shape[0]} {what}, in the manifold's top PCs",

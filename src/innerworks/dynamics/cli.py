@@ -40,11 +40,12 @@ def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None
                    f"(unstable modes {fp['unstable_histogram']}), {fp['n_slow']} slow points, "
                    f"all certified: {fp['all_certified']}")
         if r.task == "classification":
-            man, fpp, st = s["manifold"]["pca"], s["fixed_point_set"]["pca"], s["states"]["pca"]
-            md, fd, sd = ("n/a" if p is None else p["dimensions"]["0.95"] for p in (man, fpp, st))
+            man, slow, st = s["manifold"]["pca"], s["slow_points"]["pca"], s["states"]["pca"]
+            md, wd, sd = ("n/a" if p is None else p["dimensions"]["0.95"] for p in (man, slow, st))
+            pr = "n/a" if slow is None else f"{slow['participation_ratio']:.2f}"
             typer.echo(f"  dimension at 95%: manifold ({s['manifold']['n_points']} {s['manifold']['kind']} points) "
-                       f"{md} (certified fixed points {fd}, all visited states {sd}); word-count prediction "
-                       f"{s['wordcount']['dimensions']['0.95']}")
+                       f"{md} (authors' slow points: {s['slow_points']['n']} points, {wd}, PR {pr}; all visited "
+                       f"states {sd}); word-count prediction {s['wordcount']['dimensions']['0.95']}")
             if s.get("readout"):
                 ro = s["readout"]
                 typer.echo(f"  readout angles {ro['pair_angles']} (simplex {ro['simplex_angle']:.1f})")
