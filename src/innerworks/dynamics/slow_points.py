@@ -99,6 +99,12 @@ class SlowPoints:
         multiplicity: ``[K]`` how many converged starts each absorbed.
         q_tol: the tolerance on ``q`` that defines "slow".
         meta: starts, how many converged, iterations, unique tolerance, ...
+
+    >>> import torch
+    >>> from innerworks.dynamics.toys import bistable_tanh
+    >>> sp = find_slow_points(bistable_tanh(n_bits=1), torch.tensor([[0.5], [-0.7]]), q_tol=1e-10, stop="each")
+    >>> len(sp), sp.summary().split(" (")[0]
+    (2, '2 unique slow points')
     """
 
     points: torch.Tensor
