@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from innerworks.report.cli import add_repro_command
+
 
 def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None:
     """Add ``analyze attention`` and ``repro attention``."""
@@ -41,23 +43,5 @@ def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None
             typer.echo(f"  {s['note']}")
         typer.echo(f"wrote {r.json_path} and {len(r.figures)} figure(s) in {Path(out) / 'figures'}")
 
-    @repro.command("attention")
-    def repro_cmd(
-        out: Path = typer.Option(..., "--out", help="output folder"),
-        quick: bool = typer.Option(False, "--quick", help="small models and data (CPU, a few minutes)"),
-        device: str = typer.Option("cpu", "--device", help="cpu or cuda (training)"),
-        seed: int = typer.Option(0, "--seed", help="one seed drives every run"),
-        config: Path | None = typer.Option(None, "--config", help="settings YAML instead of "
-                                           "configs/repro/attention_{quick,full}.yaml"),
-        quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
-    ) -> None:
-        """Reproduce the attention paper's findings; write results.json, summary.md, runs/ and figures/."""
-        from innerworks.attention.repro import run_attention_repro
-
-        result = run_attention_repro(out, quick=quick, device=device, seed=seed, progress=not quiet, config=config)
-        from innerworks.report.claims import outcome_lines
-
-        for line in outcome_lines(result, out):
-            typer.echo(line)
-        if not result.all_passed:
-            raise typer.Exit(1)
+    add_repro_command(repro, "attention", "innerworks.attention.repro:run_attention_repro",
+                      "the attention paper's findings")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import typer
 
+from innerworks.report.cli import add_repro_command
+
 
 def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None:
     """Add ``analyze dynamics`` and ``repro integration``."""
@@ -54,23 +56,5 @@ def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None
                        f"{s['audit']['complete']}")
         typer.echo(f"wrote {r.json_path} and {len(r.figures)} figure(s) in {Path(out) / 'figures'}")
 
-    @repro.command("integration")
-    def repro_cmd(
-        out: Path = typer.Option(..., "--out", help="output folder"),
-        quick: bool = typer.Option(False, "--quick", help="small models and data (CPU, a few minutes)"),
-        device: str = typer.Option("cpu", "--device", help="cpu or cuda (training)"),
-        seed: int = typer.Option(0, "--seed", help="one seed drives every run"),
-        config: Path | None = typer.Option(None, "--config", help="settings YAML instead of "
-                                           "configs/repro/integration_{quick,full}.yaml"),
-        quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
-    ) -> None:
-        """Reproduce the integration paper's findings; write results.json, summary.md, runs/ and figures/."""
-        from innerworks.dynamics.repro import run_integration_repro
-
-        result = run_integration_repro(out, quick=quick, device=device, seed=seed, progress=not quiet, config=config)
-        from innerworks.report.claims import outcome_lines
-
-        for line in outcome_lines(result, out):
-            typer.echo(line)
-        if not result.all_passed:
-            raise typer.Exit(1)
+    add_repro_command(repro, "integration", "innerworks.dynamics.repro:run_integration_repro",
+                      "the integration paper's findings")
