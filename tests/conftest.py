@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import typer
 
 
 @pytest.fixture(scope="session")
@@ -14,3 +16,19 @@ def data_root() -> Path:
     if not root.is_dir():
         pytest.skip(f"shared data not found at {root}")
     return root
+
+
+def _make_lab_app(register: Callable[..., None]) -> typer.Typer:
+    """A root app with ``analyze`` and ``repro`` groups and one lab's commands, as ``innerworks.cli`` mounts them."""
+    root = typer.Typer()
+    analyze, repro = typer.Typer(), typer.Typer()
+    root.add_typer(analyze, name="analyze")
+    root.add_typer(repro, name="repro")
+    register(root, analyze, repro)
+    return root
+
+
+@pytest.fixture(scope="session")
+def lab_app() -> Callable[[Callable[..., None]], typer.Typer]:
+    """``lab_app(register)``: a local CLI app with one lab's commands (see ``_make_lab_app``)."""
+    return _make_lab_app

@@ -21,13 +21,8 @@ FIGURE_FILES = ("plotly.json", "png", "svg")
 
 
 @pytest.fixture()
-def app() -> typer.Typer:
-    root = typer.Typer()
-    analyze, repro = typer.Typer(), typer.Typer()
-    root.add_typer(analyze, name="analyze")
-    root.add_typer(repro, name="repro")
-    register(root, analyze, repro)
-    return root
+def app(lab_app) -> typer.Typer:
+    return lab_app(register)
 
 
 @pytest.fixture(scope="module")

@@ -36,13 +36,8 @@ CLAIM_KEYS = {"id", "statement", "expected", "measured", "passed"}
 
 
 @pytest.fixture()
-def app() -> typer.Typer:
-    root = typer.Typer()
-    analyze, repro = typer.Typer(), typer.Typer()
-    root.add_typer(analyze, name="analyze")
-    root.add_typer(repro, name="repro")
-    register(root, analyze, repro)
-    return root
+def app(lab_app) -> typer.Typer:
+    return lab_app(register)
 
 
 def test_reduced_repro_writes_results_figures_and_evaluates_claims(tmp_path: Path, data_root: Path) -> None:

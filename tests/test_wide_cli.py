@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from innerworks.errors import ConfigError, InnerworksError
@@ -48,13 +47,8 @@ dynamics:
 
 
 @pytest.fixture()
-def app():
-    root = typer.Typer()
-    analyze, repro = typer.Typer(), typer.Typer()
-    root.add_typer(analyze, name="analyze")
-    root.add_typer(repro, name="repro")
-    register(root, analyze, repro)
-    return root
+def app(lab_app):
+    return lab_app(register)
 
 
 def test_predict_prints_exponent_and_graph(app):
