@@ -378,18 +378,11 @@ def load_ag_news(root: str | os.PathLike | None = None, text: Literal["descripti
     folder = _root(root, "ag_news")
     path = folder / "test.csv"
     class_names = ["World", "Sports", "Business", "Sci/Tech"]
-    rows = _csv_rows(path, ",")
-    if not rows:
-        raise DataError(f"{path}: empty file (expected a header 'Class Index,Title,Description' and rows)")
-    header_line, header = rows[0]
-    if [h.strip() for h in header] != ["Class Index", "Title", "Description"]:
-        raise DataError(f"{path}:{header_line}: expected the header 'Class Index,Title,Description'")
     texts: list[str] = []
     labels: list[int] = []
     dropped = 0
-    for line, row in rows[1:]:
-        if len(row) != 3:
-            raise DataError(f"{path}:{line}: expected 3 columns (Class Index,Title,Description), got {len(row)}")
+    records = _csv_with_header(path, ["Class Index", "Title", "Description"])
+    for line, row in records:
         y = _int_label(row[0], path, line, (1, 2, 3, 4)) - 1
         doc = row[2] if text == "description" else f"{row[1]}\n{row[2]}"
         doc = clean_ag_news(doc)
@@ -401,7 +394,7 @@ def load_ag_news(root: str | os.PathLike | None = None, text: Literal["descripti
     if not texts:
         raise DataError(f"{path}: no data rows")
     t, y = _split_pool(texts, labels, fractions, seed)
-    source = {"path": str(path), "rows": len(rows) - 1, "text": text, "empty_dropped": dropped,
+    source = {"path": str(path), "rows": len(records), "text": text, "empty_dropped": dropped,
               "split_rule": "seeded stratified split of the one shipped file", "fractions": list(fractions),
               "seed": seed}
     return _finish("ag_news", t, y, class_names, source, dedupe)
@@ -452,16 +445,8 @@ def load_yelp5(root: str | os.PathLike | None = None, num_classes: Literal[5, 3,
     dropped = {"relabel": 0, "empty": 0}
     for split, fname in zip(SPLITS, ("train.csv", "val.csv", "test.csv"), strict=True):
         path = folder / fname
-        rows = _csv_rows(path, ",")
-        if not rows:
-            raise DataError(f"{path}: empty file (expected a header 'label,text,id' and rows)")
-        hline, header = rows[0]
-        if [h.strip() for h in header] != ["label", "text", "id"]:
-            raise DataError(f"{path}:{hline}: expected the header 'label,text,id'")
         texts[split], labels[split] = [], []
-        for line, row in rows[1:]:
-            if len(row) != 3:
-                raise DataError(f"{path}:{line}: expected 3 columns (label,text,id), got {len(row)}")
+        for line, row in _csv_with_header(path, ["label", "text", "id"]):
             star = _int_label(row[0], path, line, range(5))
             doc = clean_yelp(row[1])
             if not _check_empty(doc, path, line, empty_text):
@@ -656,6 +641,21 @@ def _normalise_label_map(label_map: Mapping[Any, Any] | None) -> dict[str, int |
         missing = sorted(set(range(used[-1] + 1)) - set(used))
         raise ConfigError(f"label_map: class indices must be 0..{used[-1]} without gaps; missing {missing}")
     return out
+
+
+def _csv_with_header(path: Path, header: list[str]) -> list[tuple[int, list[str]]]:
+    """The data records of a comma-separated file that must start with exactly ``header`` and keep its width."""
+    rows = _csv_rows(path, ",")
+    names = ",".join(header)
+    if not rows:
+        raise DataError(f"{path}: empty file (expected a header '{names}' and rows)")
+    header_line, found = rows[0]
+    if [h.strip() for h in found] != header:
+        raise DataError(f"{path}:{header_line}: expected the header '{names}'")
+    for line, row in rows[1:]:
+        if len(row) != len(header):
+            raise DataError(f"{path}:{line}: expected {len(header)} columns ({names}), got {len(row)}")
+    return rows[1:]
 
 
 def _read_table(path: Path, text_cols: list[str | int], label_col: str | int, delimiter: str | None,
