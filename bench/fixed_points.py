@@ -48,6 +48,7 @@ import torch
 
 from innerworks.dynamics import as_step, find_fixed_points
 from innerworks.dynamics._solver import greedy_unique
+from innerworks.dynamics.geometry import centroid_distance_ratio
 from innerworks.dynamics.linearize import eigsorted, n_unstable_modes
 from innerworks.train import load_recipe, train
 from innerworks.train.config import parse_recipe
@@ -156,9 +157,7 @@ def fpf_joint_adam(model: Any, starts: torch.Tensor, lr_init: float = 1.0, tol_q
         uq = q_b[keep]
         n_before_outliers = int(uniq.shape[0])
         # outliers: distance from the starts' centroid over their mean distance
-        centroid = starts.mean(0)
-        scale = (starts - centroid).norm(dim=1).mean()
-        dist_ratio = (uniq - centroid).norm(dim=1) / scale
+        dist_ratio = centroid_distance_ratio(uniq, starts)
         inlier = dist_ratio <= outlier_scale
         uniq, uq = uniq[inlier], uq[inlier]
         ev = eigsorted(step.jacobian(step.zero_inputs(uniq.shape[0]), uniq), vectors=False).eigenvalues \

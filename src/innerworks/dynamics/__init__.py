@@ -20,6 +20,7 @@ from innerworks.dynamics.fixed_points import FinderOptions, FixedPoints, FixedPo
 from innerworks.dynamics.geometry import (
     PCAResult,
     ReadoutGeometry,
+    centroid_distance_ratio,
     correlation_dimension,
     levina_bickel,
     local_participation_ratio,
@@ -85,6 +86,7 @@ __all__ = [
     "analyze_run",
     "as_step",
     "audit_attractors",
+    "centroid_distance_ratio",
     "class_word_matrix",
     "compare_dimensions",
     "correlation_dimension",

@@ -55,7 +55,7 @@ from torch import nn
 
 from innerworks.dynamics import figures as F
 from innerworks.dynamics.fixed_points import FixedPoints, find_fixed_points
-from innerworks.dynamics.geometry import pca_dimension, readout_angles
+from innerworks.dynamics.geometry import centroid_distance_ratio, pca_dimension, readout_angles
 from innerworks.dynamics.linearize import eigsorted, n_unstable_modes, time_constants
 from innerworks.dynamics.orbits import audit_attractors
 from innerworks.dynamics.slow_points import aitken_q_tol, find_slow_points, mean_step_size
@@ -155,14 +155,11 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def _within_reach(points: torch.Tensor, states: torch.Tensor, scale: float) -> torch.Tensor:
-    """FixedPointFinder's outlier rule: keep points within ``scale`` × the visited states' mean distance from their
-    centroid. Far outside it (e.g. saturated gates, where every state is slow) no trajectory goes, so such points
-    are not part of the attractor manifold."""
+    """FixedPointFinder's outlier rule (:func:`~innerworks.dynamics.geometry.centroid_distance_ratio` ``<= scale``
+    against the visited states): points far beyond them are not part of the attractor manifold."""
     if points.shape[0] == 0:
         return torch.zeros(0, dtype=torch.bool)
-    c = states.mean(0)
-    radius = (states - c).norm(dim=1).mean()
-    return (points.to(states.dtype) - c).norm(dim=1) <= scale * radius
+    return centroid_distance_ratio(points, states) <= scale
 
 
 def _n_unstable(model: Any, points: torch.Tensor, margin: float, chunk: int = 64) -> torch.Tensor:

@@ -204,6 +204,22 @@ def correlation_dimension(x: torch.Tensor, low: float = 2.5, high: float = 97.5,
     return float((lr * lc).sum() / (lr * lr).sum())
 
 
+def centroid_distance_ratio(points: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Each point's distance from the centroid of ``reference``, over the reference points' mean such distance.
+
+    FixedPointFinder's outlier rule keeps fixed points with a ratio of at most 10 (relative to the starts); far
+    beyond the visited states (e.g. saturated gates, where every state is slow) no trajectory goes.
+
+    >>> import torch
+    >>> ref = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    >>> centroid_distance_ratio(torch.tensor([[0.0, 0.0], [0.0, 3.0]]), ref).tolist()
+    [0.0, 3.0]
+    """
+    centre = reference.mean(0)
+    radius = (reference - centre).norm(dim=1).mean()
+    return (points.to(reference.dtype) - centre).norm(dim=1) / radius
+
+
 def simplex_angle(n: int) -> float:
     """The angle between vertices of a regular simplex with ``n`` vertices, seen from its centre, in degrees.
 
@@ -282,6 +298,7 @@ def readout_angles(w: torch.Tensor) -> ReadoutGeometry:
 
 
 __all__ = [
+    "centroid_distance_ratio",
     "PCAResult",
     "ReadoutGeometry",
     "correlation_dimension",
