@@ -70,29 +70,57 @@ def _residual(map_fn: MapFn, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Te
 
 
 def adam_search(map_fn: MapFn, x: torch.Tensor, h: torch.Tensor, steps: int, lr: float, tol: float) -> torch.Tensor:
-    """``steps`` Adam steps on each point's own q; points with ‖r‖ < tol or a non-finite q stop moving."""
-    h = h.clone()
-    m = torch.zeros_like(h)
-    v = torch.zeros_like(h)
-    b1, b2, eps = 0.9, 0.999, 1e-12
-    frozen = torch.zeros(h.shape[0], dtype=torch.bool, device=h.device)
-    for t in range(1, steps + 1):
+    """``steps`` Adam steps on each point's own q; points with ‖r‖ <= tol or a non-finite q stop moving."""
+    return adam_descent(map_fn, x, h, 0.5 * tol * tol, lr, steps, each=True, eps=1e-12)[0]
+
+
+def adam_descent(map_fn: MapFn, x: torch.Tensor, h: torch.Tensor, q_tol: float, lr: float, max_iters: int, *,
+                 each: bool = True, eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Adam on each point's own ``q = ½‖M(h) − h‖²`` (the summed loss gives each point exactly its own gradient).
+
+    ``each``: a point stops (and leaves the batch) when ``q <= q_tol``; otherwise all points move until the batch
+    mean q is ``<= q_tol``, the rule of the slow-point authors. Non-finite points leave the batch either way.
+    Returns final points, their q, a mask of the points whose own q reached ``q_tol``, and the steps run."""
+    n = h.shape[0]
+    out_h, out_q = h.clone(), torch.full((n,), float("inf"), dtype=h.dtype, device=h.device)
+    done = torch.zeros(n, dtype=torch.bool, device=h.device)
+    idx = torch.arange(n, device=h.device)
+    cur, xs = h.clone(), x
+    m, v = torch.zeros_like(cur), torch.zeros_like(cur)
+    b1, b2 = 0.9, 0.999
+    t = 0
+    for t in range(1, max_iters + 1):
         with torch.enable_grad():
-            hh = h.detach().requires_grad_(True)
-            r = map_fn(x, hh) - hh
-            q = 0.5 * (r * r).sum(dim=-1)
+            hh = cur.detach().requires_grad_(True)
+            r = map_fn(xs, hh) - hh
+            q = 0.5 * (r * r).sum(-1)
             (g,) = torch.autograd.grad(q.sum(), hh)
+        q = q.detach()
+        finite = torch.isfinite(q) & torch.isfinite(g).all(-1)
+        hit = finite & (q <= q_tol)
+        stop = hit | ~finite
+        if not each:  # the authors' rule: everyone moves on until the mean is small enough, then all stop
+            done_all = bool(finite.any()) and float(q[finite].mean()) <= q_tol
+            stop = torch.ones_like(hit) if done_all else ~finite
+        if bool(stop.any()):
+            out_h[idx[stop]] = cur[stop]
+            out_q[idx[stop]] = torch.where(finite[stop], q[stop], torch.full_like(q[stop], float("inf")))
+            done[idx[hit & stop]] = True
+            keep = ~stop
+            idx, cur, xs, m, v, g = idx[keep], cur[keep], xs[keep], m[keep], v[keep], g[keep]
+            if idx.numel() == 0:
+                break
+        m.mul_(b1).add_(g, alpha=1 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        cur = cur - lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
+    if idx.numel():  # never stopped: keep where they ended; slow only if their own q made it
         with torch.no_grad():
-            bad = ~torch.isfinite(q) | ~torch.isfinite(g).all(dim=-1)
-            frozen |= bad | (q.detach() < 0.5 * tol * tol)
-            g = torch.where(frozen.unsqueeze(-1), torch.zeros_like(g), g)
-            m.mul_(b1).add_(g, alpha=1 - b1)
-            v.mul_(b2).addcmul_(g, g, value=1 - b2)
-            upd = lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
-            h = h - torch.where(frozen.unsqueeze(-1), torch.zeros_like(upd), upd)
-        if bool(frozen.all()):
-            break
-    return h
+            r = map_fn(xs, cur) - cur
+            q = 0.5 * (r * r).sum(-1)
+        out_h[idx] = cur
+        out_q[idx] = q
+        done[idx] = torch.isfinite(q) & (q <= q_tol)
+    return out_h, out_q, done, t
 
 
 def _lu_directions(lu: torch.Tensor, piv: torch.Tensor, r: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -48,7 +48,7 @@ from typing import Any, Literal
 
 import torch
 
-from innerworks.dynamics._solver import greedy_unique
+from innerworks.dynamics._solver import adam_descent, greedy_unique
 from innerworks.dynamics.step import as_step
 from innerworks.errors import InnerworksError
 
@@ -124,54 +124,6 @@ class SlowPoints:
                 f"{m.get('iterations', '?')} Adam steps")
 
 
-def _descend(step: Any, x: torch.Tensor, h: torch.Tensor, q_tol: float, lr: float, max_iters: int,
-             each: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Adam on each point's own q. ``each``: a point stops (and leaves the batch) when ``q <= q_tol``; otherwise
-    all points move until the batch mean q is ``<= q_tol`` (non-finite points leave the batch either way).
-
-    Returns final points, their q, a converged mask and the number of steps run."""
-    n = h.shape[0]
-    out_h, out_q = h.clone(), torch.full((n,), float("inf"), dtype=h.dtype, device=h.device)
-    done = torch.zeros(n, dtype=torch.bool, device=h.device)
-    idx = torch.arange(n, device=h.device)
-    cur, xs = h.clone(), x
-    m, v = torch.zeros_like(cur), torch.zeros_like(cur)
-    b1, b2, eps = 0.9, 0.999, 1e-8
-    t = 0
-    for t in range(1, max_iters + 1):
-        with torch.enable_grad():
-            hh = cur.detach().requires_grad_(True)
-            r = step(xs, hh) - hh
-            q = 0.5 * (r * r).sum(-1)
-            (g,) = torch.autograd.grad(q.sum(), hh)
-        q = q.detach()
-        finite = torch.isfinite(q) & torch.isfinite(g).all(-1)
-        hit = finite & (q <= q_tol)
-        stop = hit | ~finite
-        if not each:  # the authors' rule: everyone moves on until the mean is small enough, then all stop
-            done_all = bool(finite.any()) and float(q[finite].mean()) <= q_tol
-            stop = torch.ones_like(hit) if done_all else ~finite
-        if bool(stop.any()):
-            out_h[idx[stop]] = cur[stop]
-            out_q[idx[stop]] = torch.where(finite[stop], q[stop], torch.full_like(q[stop], float("inf")))
-            done[idx[hit & stop]] = True
-            keep = ~stop
-            idx, cur, xs, m, v, g = idx[keep], cur[keep], xs[keep], m[keep], v[keep], g[keep]
-            if idx.numel() == 0:
-                break
-        m.mul_(b1).add_(g, alpha=1 - b1)
-        v.mul_(b2).addcmul_(g, g, value=1 - b2)
-        cur = cur - lr * (m / (1 - b1**t)) / ((v / (1 - b2**t)).sqrt() + eps)
-    if idx.numel():  # never stopped: keep where they ended; slow only if their own q made it
-        with torch.no_grad():
-            r = step(xs, cur) - cur
-            q = 0.5 * (r * r).sum(-1)
-        out_h[idx] = cur
-        out_q[idx] = q
-        done[idx] = torch.isfinite(q) & (q <= q_tol)
-    return out_h, out_q, done, t
-
-
 def find_slow_points(step: Any, initial_states: torch.Tensor, inputs: torch.Tensor | None = None, *,
                      q_tol: float, lr: float = AITKEN_LR, max_iters: int = AITKEN_MAX_ITERS,
                      unique_tol: float = AITKEN_UNIQUE_TOL, stop: Literal["mean", "each"] = "mean",
@@ -218,7 +170,8 @@ def find_slow_points(step: Any, initial_states: torch.Tensor, inputs: torch.Tens
         x = s.cast(torch.as_tensor(inputs)).reshape(1, -1).expand(h.shape[0], -1)
     pts, qs, conv, iters = [], [], [], 0
     for i in range(0, h.shape[0], batch_size):
-        p, q, c, t = _descend(s, x[i:i + batch_size], h[i:i + batch_size], q_tol, lr, max_iters, stop == "each")
+        p, q, c, t = adam_descent(s, x[i:i + batch_size], h[i:i + batch_size], q_tol, lr, max_iters,
+                                  each=stop == "each")
         pts.append(p)
         qs.append(q)
         conv.append(c)
