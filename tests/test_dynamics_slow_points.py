@@ -70,8 +70,8 @@ def test_points_that_never_get_slow_are_dropped_and_counted() -> None:
 
 @pytest.mark.parametrize(("starts", "q_tol", "match"), [
     (torch.full((2, 1), float("nan")), 1e-6, "NaN or inf"),
-    (torch.zeros(2, 3), 1e-6, "3 columns but the step's state size is 1"),
-    (torch.zeros(0, 1), 1e-6, "non-empty"),
+    (torch.zeros(2, 3), 1e-6, "have 3 units per state, but the step's state size is 1"),
+    (torch.zeros(0, 1), 1e-6, "empty .*need at least one start state"),
     (torch.zeros(2, 1), 0.0, "positive finite"),
     (torch.zeros(2, 1), float("nan"), "positive finite"),
 ])

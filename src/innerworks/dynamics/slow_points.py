@@ -48,8 +48,8 @@ from typing import Any, Literal
 
 import torch
 
+from innerworks.dynamics._prepare import prepare
 from innerworks.dynamics._solver import adam_descent, greedy_unique
-from innerworks.dynamics.step import as_step
 from innerworks.errors import InnerworksError
 
 AITKEN_FRACTION = 0.05
@@ -153,21 +153,8 @@ def find_slow_points(step: Any, initial_states: torch.Tensor, inputs: torch.Tens
         raise InnerworksError(f"find_slow_points: stop must be 'mean' or 'each', got {stop!r}")
     if not (isinstance(q_tol, (int, float)) and math.isfinite(q_tol) and q_tol > 0):
         raise InnerworksError(f"find_slow_points: q_tol must be a positive finite number, got {q_tol!r}")
-    s = as_step(step)
-    h = torch.as_tensor(initial_states)
-    if h.dim() != 2 or h.shape[0] == 0:
-        raise InnerworksError(f"find_slow_points: initial_states must be a non-empty [N, S] tensor, got shape "
-                              f"{tuple(h.shape)}")
-    if s.state_size is not None and h.shape[1] != s.state_size:
-        raise InnerworksError(f"find_slow_points: initial_states have {h.shape[1]} columns but the step's state "
-                              f"size is {s.state_size}")
-    h = s.cast(h)
-    if not bool(torch.isfinite(h).all()):
-        raise InnerworksError("find_slow_points: initial_states contain NaN or inf")
-    if inputs is None:
-        x = s.zero_inputs(h.shape[0])
-    else:
-        x = s.cast(torch.as_tensor(inputs)).reshape(1, -1).expand(h.shape[0], -1)
+    # the finders' shared checks: state shape and width, finite starts, x* shape, a working step
+    s, h, x, _ = prepare(step, initial_states, inputs, torch.float64, math.sqrt(2 * q_tol))
     pts, qs, conv, iters = [], [], [], 0
     for i in range(0, h.shape[0], batch_size):
         p, q, c, t = adam_descent(s, x[i:i + batch_size], h[i:i + batch_size], q_tol, lr, max_iters,
