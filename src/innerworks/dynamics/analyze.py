@@ -54,7 +54,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from innerworks.dynamics import figures as F
-from innerworks.dynamics.fixed_points import FixedPoints, find_fixed_points
+from innerworks.dynamics.fixed_points import FixedPoints, find_fixed_points, stability
 from innerworks.dynamics.geometry import centroid_distance_ratio, pca_dimension, readout_angles
 from innerworks.dynamics.linearize import eigsorted, n_unstable_modes, time_constants
 from innerworks.dynamics.orbits import audit_attractors
@@ -165,10 +165,9 @@ def _within_reach(points: torch.Tensor, states: torch.Tensor, scale: float) -> t
 def _n_unstable(model: Any, points: torch.Tensor, margin: float, chunk: int = 64) -> torch.Tensor:
     """Number of modes with ``|λ| > 1 + margin`` at each point (zero input)."""
     step = as_step(model)
-    out = [n_unstable_modes(eigsorted(step.jacobian(step.zero_inputs(h.shape[0]), step.cast(h)), vectors=False)
-                            .eigenvalues, margin)
-           for h in points.split(chunk)] if points.shape[0] else []
-    return torch.cat(out).cpu() if out else torch.zeros(0, dtype=torch.long)
+    pts = step.cast(points)
+    eigenvalues, _, _ = stability(step, pts, step.zero_inputs(pts.shape[0]), vectors=False, batch_size=chunk)
+    return n_unstable_modes(eigenvalues, margin).cpu()
 
 
 def _valid_states(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
