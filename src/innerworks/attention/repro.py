@@ -60,6 +60,7 @@ from rich.console import Console
 from innerworks.attention.analyze import INPUT_DRIVEN_TERMS, RunAnalysis, analyze_model
 from innerworks.errors import InnerworksError
 from innerworks.report.claims import Claim, ReproResult, claims_markdown, write_results
+from innerworks.train.run import training_record
 from innerworks.train.runspec import RunSpec, check_run_names, load_settings
 from innerworks.train.runspec import build_recipe as _build_recipe
 from innerworks.utils.io import atomic_write_text
@@ -387,8 +388,22 @@ def _results_markdown(result: ReproResult, runs: dict[str, RunAnalysis], timings
     return "\n".join(lines) + "\n"
 
 
+def stage_recipes(quick: bool = True, seed: int = 0,
+                  config: str | Path | None = None) -> tuple[AttentionReproConfig, dict[str, Any]]:
+    """The settings and every run's validated recipe, in training order.
+
+    >>> cfg, recipes = stage_recipes(quick=True)
+    >>> list(recipes) == list(cfg.runs)
+    True
+    """
+    cfg_path = Path(config) if config is not None else None
+    cfg = load_config(cfg_path, quick=quick)
+    base = cfg_path.resolve().parent if cfg_path is not None else _CONFIGS / "repro"
+    return cfg, {name: build_recipe(spec, name, seed, base=base) for name, spec in cfg.runs.items()}
+
+
 def run_attention_repro(out: str | Path, quick: bool = True, device: str = "cpu", seed: int = 0,
-                        progress: bool = True, config: str | Path | None = None) -> ReproResult:
+                        progress: bool = True, config: str | Path | None = None, jobs: int = 1) -> ReproResult:
     """Train every configured run, analyse it, check the claims; write ``results.json``, ``summary.md``,
     ``runs/<name>/`` (run directories with ``analysis.json``) and ``figures/`` into ``out``.
 
@@ -399,10 +414,12 @@ def run_attention_repro(out: str | Path, quick: bool = True, device: str = "cpu"
         seed: one seed for every run (data, initialisation, batches).
         progress: rich progress bars.
         config: a settings file instead of the built-in ones.
+        jobs: train this many runs at once in worker processes (:func:`innerworks.train.parallel.train_many`)
+            before analysing them one by one; ``1`` trains each just before its analysis.
     """
     t0 = time.perf_counter()
     cfg_path = Path(config) if config is not None else None
-    cfg = load_config(cfg_path, quick=quick)
+    cfg, recipes = stage_recipes(quick=quick, seed=seed, config=config)
     base = (cfg_path.resolve().parent if cfg_path is not None else _CONFIGS / "repro")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InnerworksError(f"--device {device}: CUDA is not available on this machine")
@@ -411,7 +428,10 @@ def run_attention_repro(out: str | Path, quick: bool = True, device: str = "cpu"
     console = Console(stderr=True, quiet=not progress)
     from innerworks.train import train
 
-    recipes = {name: build_recipe(spec, name, seed, base=base) for name, spec in cfg.runs.items()}
+    if jobs != 1:
+        from innerworks.train.parallel import train_many
+
+        train_many(recipes, out / "runs", device=device, jobs=jobs, progress=progress)
     runs: dict[str, RunAnalysis] = {}
     timings: dict[str, dict[str, float]] = {}
     a = cfg.analysis
@@ -425,7 +445,9 @@ def run_attention_repro(out: str | Path, quick: bool = True, device: str = "cpu"
         runs[name] = analyze_model(trained.model, trained.data.test, name=name, metrics=trained.metrics["test"],
                                    out=out / "runs" / name, fig_out=out, n_eval=a.n_eval, batch_size=a.batch_size,
                                    k=a.k, n_view=a.n_view, progress=progress)
-        timings[name] = {"train_wall_s": round(t2 - t1, 2), "analysis_wall_s": round(time.perf_counter() - t2, 2)}
+        timings[name] = {"train_wall_s": training_record(trained.run_dir).get("wall_time_s", round(t2 - t1, 2)),
+                         "trained_on": training_record(trained.run_dir).get("device", device),
+                         "analysis_wall_s": round(time.perf_counter() - t2, 2)}
     figures = [f for r in runs.values() for f in r.figures] + _summary_figures(out, runs)
     claims = check_claims(runs, figures)
     extra = {
@@ -448,4 +470,5 @@ def run_attention_repro(out: str | Path, quick: bool = True, device: str = "cpu"
     return result
 
 
-__all__ = ["AttentionReproConfig", "RunSpec", "build_recipe", "check_claims", "load_config", "run_attention_repro"]
+__all__ = ["AttentionReproConfig", "RunSpec", "build_recipe", "check_claims", "load_config", "run_attention_repro",
+           "stage_recipes"]

@@ -75,6 +75,7 @@ from innerworks.dynamics.analyze import AnalysisSettings, RunAnalysis, analyze_m
 from innerworks.dynamics.figures import dimension_figure
 from innerworks.errors import InnerworksError
 from innerworks.report.claims import Claim, ReproResult, claims_markdown, write_results
+from innerworks.train.run import training_record
 from innerworks.train.runspec import RunSpec, check_run_names, load_settings
 from innerworks.train.runspec import build_recipe as _build_recipe
 from innerworks.utils.io import atomic_write_text
@@ -525,8 +526,22 @@ def _summary_markdown(result: ReproResult, records: dict[str, RunRecord], checks
     return "\n".join(lines) + "\n"
 
 
+def stage_recipes(quick: bool = True, seed: int = 0,
+                  config: str | Path | None = None) -> tuple[IntegrationReproConfig, dict[str, Any]]:
+    """The settings and every run's validated recipe, in training order.
+
+    >>> cfg, recipes = stage_recipes(quick=True)
+    >>> list(recipes) == list(cfg.runs)
+    True
+    """
+    cfg_path = Path(config) if config is not None else config_path(quick)
+    cfg = load_config(cfg_path, quick=quick)
+    base = cfg_path.resolve().parent
+    return cfg, {name: build_recipe(spec, name, seed, base=base) for name, spec in cfg.runs.items()}
+
+
 def run_integration_repro(out: str | Path, quick: bool = True, device: str = "cpu", seed: int = 0,
-                          progress: bool = True, config: str | Path | None = None) -> ReproResult:
+                          progress: bool = True, config: str | Path | None = None, jobs: int = 1) -> ReproResult:
     """Train every configured run, analyse it, check the claims; write ``results.json``, ``summary.md``,
     ``runs/<name>/`` (run directories with ``analysis.json``) and ``figures/`` into ``out``.
 
@@ -537,11 +552,12 @@ def run_integration_repro(out: str | Path, quick: bool = True, device: str = "cp
         seed: one seed for every run (data, initialisation, batches, fixed-point starts).
         progress: rich progress output.
         config: a settings file instead of the built-in ones.
+        jobs: train this many runs at once in worker processes (:func:`innerworks.train.parallel.train_many`)
+            before analysing them one by one; ``1`` trains each just before its analysis.
     """
     t0 = time.perf_counter()
     cfg_path = Path(config) if config is not None else config_path(quick)
-    cfg = load_config(cfg_path, quick=quick)
-    base = cfg_path.resolve().parent
+    cfg, recipes = stage_recipes(quick=quick, seed=seed, config=cfg_path)
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InnerworksError(f"--device {device}: CUDA is not available on this machine")
     out = Path(out)
@@ -550,7 +566,10 @@ def run_integration_repro(out: str | Path, quick: bool = True, device: str = "cp
     from innerworks.train import train
 
     settings = cfg.analysis.model_copy(update={"seed": cfg.analysis.seed + seed})
-    recipes = {name: build_recipe(spec, name, seed, base=base) for name, spec in cfg.runs.items()}
+    if jobs != 1:
+        from innerworks.train.parallel import train_many
+
+        train_many(recipes, out / "runs", device=device, jobs=jobs, progress=progress)
     records: dict[str, RunRecord] = {}
     for i, (name, recipe) in enumerate(recipes.items(), 1):
         console.print(f"[bold]integration[/] [{i}/{len(recipes)}] {name}: train")
@@ -562,9 +581,11 @@ def run_integration_repro(out: str | Path, quick: bool = True, device: str = "cp
                       f"{test.get('accuracy', float('nan')):.3f})")
         an = analyze_model(trained.model, trained.data, task=recipe.task, name=name, settings=settings, metrics=test,
                            out=out / "runs" / name, fig_out=out)
-        records[name] = RunRecord(name, run_role(recipe), an, test, {"train_wall_s": round(t2 - t1, 2),
-                                                                     "analysis_wall_s": round(time.perf_counter()
-                                                                                              - t2, 2)})
+        trained_how = training_record(trained.run_dir)
+        records[name] = RunRecord(name, run_role(recipe), an, test, {
+            "train_wall_s": trained_how.get("wall_time_s", round(t2 - t1, 2)),
+            "trained_on": trained_how.get("device", device),
+            "analysis_wall_s": round(time.perf_counter() - t2, 2)})
     checks = {}
     for name, data_cfg in cfg.wordcount_checks.items():
         console.print(f"[bold]integration[/] word-count check {name}")
@@ -598,4 +619,4 @@ def run_integration_repro(out: str | Path, quick: bool = True, device: str = "cp
 
 
 __all__ = ["IntegrationReproConfig", "RunRecord", "RunRole", "RunSpec", "build_recipe", "check_claims",
-           "config_path", "load_config", "run_integration_repro", "run_role"]
+           "config_path", "load_config", "run_integration_repro", "run_role", "stage_recipes"]

@@ -53,3 +53,17 @@ def load_run(run_dir: str | Path, load_data: bool = True) -> Run:
     metrics = read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() else {}
     info = read_json(run_dir / "run.json") if (run_dir / "run.json").exists() else {}
     return Run(model, data if load_data else None, recipe, metrics, info, run_dir)
+
+
+def training_record(run_dir: str | Path) -> dict[str, Any]:
+    """What ``run.json`` says of how a finished run was trained: ``wall_time_s`` (the training itself, also when
+    the run is reused later), ``device`` and ``resumed_from_step``; empty for a run that is not finished.
+
+    >>> training_record("/nonexistent")
+    {}
+    """
+    path = Path(run_dir) / "run.json"
+    if not path.is_file():
+        return {}
+    info = read_json(path)
+    return {k: info.get(k) for k in ("wall_time_s", "device", "resumed_from_step")}
