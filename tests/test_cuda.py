@@ -22,6 +22,16 @@ DEVICE = os.environ.get("INNERWORKS_TEST_DEVICE", "cuda")
 pytestmark = pytest.mark.skipif(DEVICE.startswith("cuda") and not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
+@pytest.fixture(autouse=True)
+def _no_tf32() -> object:
+    """cuDNN's RNN kernels use TF32 by default on Ampere and later (about 3 significant digits), which would make a
+    CPU/GPU comparison a test of TF32 rounding; these checks are about device handling, so they run in full float32."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 def _short(name: str, steps: int, data: dict | None = None) -> object:
     overrides = {"train": {"steps": steps, "eval_every": steps, "checkpoint_every": steps}, "data": data or {}}
     return build_recipe(RunSpec(recipe=name, overrides=overrides), name.replace("/", "_"), 0)
