@@ -97,7 +97,8 @@ def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None
         config: Path | None = typer.Option(None, "--config", help="a recipe YAML instead of configs/wide_*.yaml"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
     ) -> None:
-        """Reproduce the wide-network verification cases; write results.json, summary.md and figures."""
+        """Reproduce the wide-network verification cases; write results.json, summary.md and figures (exit 1 unless
+        every claim passed)."""
         from innerworks.wide.repro import run_wide_repro
 
         result = run_wide_repro(out, quick=quick, device=device, seed=seed, config=config, progress=not quiet)
@@ -105,3 +106,5 @@ def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None
 
         for line in outcome_lines(result, out):
             typer.echo(line)
+        if not result.all_passed:  # like `repro integration` / `repro attention`: scripts can test the exit status
+            raise typer.Exit(1)
