@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from pydantic import ValidationError
 
 from innerworks.attention.hooks import HOOK_NAMES, describe, head_slice
 from innerworks.data.types import Seq2SeqDataset
@@ -39,6 +40,31 @@ def batch() -> Seq2SeqBatch:
     src, sl = make_batch([5, 2, 4], seed=1)
     tgt, tl = make_batch([4, 3, 1], vocab=TGT_V, first_word=3, seed=2)
     return Seq2SeqBatch(src, sl, tgt, tl)
+
+
+@pytest.mark.parametrize("arch", ["ved", "aed", "ao"])
+def test_uniform_bos_is_the_step0_input_in_both_decoding_modes(arch: str, batch: Seq2SeqBatch) -> None:
+    model = build_seq2seq(small_cfg(arch, bos="uniform"), SRC_V, TGT_V, seed=3)
+    token_model = build_seq2seq(small_cfg(arch), SRC_V, TGT_V, seed=3)
+    src, sl = batch.src, batch.src_lengths
+    for tf in (False, True):
+        _, cache = model.run_with_cache(batch, teacher_forcing=tf, max_len=4)
+        x0 = cache["decoder.hook_input"][:, 0]
+        if arch == "ao":  # AO adds the rotated position-0 encoding to the start vector
+            x0 = x0 - model.positions(1)[0]
+        want = torch.zeros(x0.shape[-1])
+        want[:TGT_V] = 1.0 / TGT_V
+        assert torch.allclose(x0, want.expand_as(x0), atol=1e-6)
+        assert torch.equal(cache["decoder.hook_tokens"][:, 0], torch.full((3,), 2))  # still keyed as <bos>
+    # with teacher forcing only step 0 differs from the <bos>-token model's inputs
+    _, tf_cache = model.run_with_cache(batch, teacher_forcing=True)
+    _, token_cache = token_model.run_with_cache(batch, teacher_forcing=True)
+    assert torch.equal(tf_cache["decoder.hook_input"][:, 1:], token_cache["decoder.hook_input"][:, 1:])
+    greedy = model(src, sl, max_len=5)
+    assert torch.allclose(model(src, sl, tgt=greedy.argmax(-1), teacher_forcing=True), greedy, atol=1e-5)
+    assert not torch.allclose(greedy, token_model(src, sl, max_len=5))  # the start input matters
+    with pytest.raises(ValidationError, match="one-hot"):
+        small_cfg("aed", bos="uniform", embed_dim=4)
 
 
 # ---- shapes, names and masks ------------------------------------------------------------------------------------
@@ -77,7 +103,7 @@ def test_shapes_and_canonical_names(arch: str, teacher_forcing: bool, batch: Seq
     assert cache["attn.hook_context"].shape[:2] == (b, t)
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm", "ugrnn", "vanilla"])
+@pytest.mark.parametrize("cell", ["gru", "lstm", "ugrnn", "vanilla", "gru_renn"])
 def test_cells_and_lstm_flat_state(cell: str, batch: Seq2SeqBatch) -> None:
     model = build_seq2seq(small_cfg("aed", cell=cell), SRC_V, TGT_V, seed=0)
     _, cache = model.run_with_cache(batch, teacher_forcing=True)

@@ -34,7 +34,7 @@ from torch import nn
 
 from innerworks.errors import InnerworksError
 
-CELL_TYPES = ("vanilla", "gru", "lstm", "ugrnn")
+CELL_TYPES = ("vanilla", "gru", "lstm", "ugrnn", "gru_renn")
 
 
 def _fan_in_normal_(weight: torch.Tensor, blocks: int) -> None:
@@ -260,22 +260,51 @@ class UGRNNCell(RecurrentCell):
         return torch.stack(out, dim=1)
 
 
+class RennGRUCell(UGRNNCell):
+    """The GRU of renn (the attention notes' author code): the reset gate scales the state *before* the recurrent
+    matrix, ``c = tanh(W_c x + U_c (r ⊙ h) + b_c)``, where PyTorch's GRU computes ``tanh(W_n x + r ⊙ (U_n h + b))``;
+    ``h' = u ⊙ h + (1 − u) ⊙ c``. Fan-in normal weights, zero biases. No fused kernel (``scan`` steps in Python).
+
+    >>> RennGRUCell(2, 3).scan(torch.zeros(1, 4, 2)).shape
+    torch.Size([1, 4, 3])
+    """
+
+    kind = "gru_renn"
+
+    def __init__(self, input_size: int, hidden_size: int, gate_bias: float = 0.0) -> None:
+        RecurrentCell.__init__(self, input_size, hidden_size)
+        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))  # blocks: update, reset, candidate
+        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
+        self.bias = nn.Parameter(torch.zeros(3 * hidden_size))
+        self.gate_bias = float(gate_bias)
+        _fan_in_normal_(self.weight_ih, 3)
+        _fan_in_normal_(self.weight_hh, 3)
+
+    def _update(self, gi: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        i_u, i_r, i_c = gi.chunk(3, dim=-1)
+        w_u, w_r, w_c = self.weight_hh.chunk(3, dim=0)
+        u = torch.sigmoid(i_u + h @ w_u.T + self.gate_bias)
+        r = torch.sigmoid(i_r + h @ w_r.T)
+        return u * h + (1.0 - u) * torch.tanh(i_c + (r * h) @ w_c.T)
+
+
 _CELLS: dict[str, type[RecurrentCell]] = {
     "vanilla": VanillaCell,
     "gru": GRUCell,
     "lstm": LSTMCell,
     "ugrnn": UGRNNCell,
+    "gru_renn": RennGRUCell,
 }
 
 
 def make_cell(kind: str, input_size: int, hidden_size: int) -> RecurrentCell:
-    """Build a cell by name: ``vanilla``, ``gru``, ``lstm`` or ``ugrnn``.
+    """Build a cell by name: ``vanilla``, ``gru``, ``lstm``, ``ugrnn`` or ``gru_renn`` (:class:`RennGRUCell`).
 
     >>> make_cell("lstm", 3, 8).state_size
     16
     >>> make_cell("elman", 3, 8)  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
-    innerworks.errors.InnerworksError: unknown cell 'elman'; expected one of vanilla, gru, lstm, ugrnn
+    innerworks.errors.InnerworksError: unknown cell 'elman'; expected one of vanilla, gru, lstm, ugrnn, gru_renn
     """
     try:
         cls = _CELLS[kind.lower()]
@@ -291,5 +320,6 @@ __all__ = [
     "GRUCell",
     "LSTMCell",
     "UGRNNCell",
+    "RennGRUCell",
     "make_cell",
 ]

@@ -13,7 +13,8 @@ Read top to bottom. One encoder cell and one decoder cell (separate parameters, 
 Inputs are one-hot (``<pad>`` maps to the zero vector) unless ``embed_dim`` is set. AO models pad the one-hot to
 ``input_dim`` and add a sinusoidal positional encoding multiplied by a fixed random orthogonal matrix (a buffer, drawn
 from the build seed), on both the encoder and the decoder side. The notes' decoder starts from the uniform vector
-``1/V``; here step 0 is the explicit ``<bos>`` token (id 2) instead, so ``decoder.hook_tokens`` is a plain token grid.
+``1/V``; by default step 0 is the explicit ``<bos>`` token (id 2) instead (``bos: uniform`` gives the notes' input),
+and ``decoder.hook_tokens`` is a plain token grid either way (``<bos>`` at step 0).
 
 The encoder runs the cell's fused ``scan``; after a row's ``<eos>`` its state is frozen (later positions repeat the
 ``<eos>`` state). Teacher forcing runs the decoder with ``scan`` too (the context is not fed back into the decoder,
@@ -202,6 +203,15 @@ class RecurrentSeq2Seq(Seq2SeqModel):
         x[..., PAD_ID] = 0.0  # padding is the zero vector
         return x
 
+    def decoder_start(self, x: torch.Tensor) -> torch.Tensor:
+        """``x [B, L, I]`` decoder inputs with step 0 replaced by the uniform vector ``1/V_out`` when
+        ``cfg.bos == "uniform"`` (the author code's start input; ``V_out`` = target vocabulary size)."""
+        if self.cfg.bos != "uniform":
+            return x
+        start = torch.zeros(x.shape[-1], dtype=x.dtype, device=x.device)
+        start[: self.tgt_vocab_size] = 1.0 / self.tgt_vocab_size
+        return torch.cat([start.expand(x.shape[0], 1, -1), x[:, 1:]], dim=1)
+
     def positions(self, length: int) -> torch.Tensor:
         """AO: the rotated positional encoding ``[length, d]`` (``PE @ pe_rotation``)."""
         pe = sinusoidal_pe(length, self.pe_rotation.shape[0], self.cfg.pe_scale, self.cfg.pe_amplitude,
@@ -257,7 +267,7 @@ class RecurrentSeq2Seq(Seq2SeqModel):
         if teacher_forcing:
             assert tgt is not None
             tokens = self.decoder_inputs(tgt)
-            x = self.embed(tokens, "tgt")
+            x = self.decoder_start(self.embed(tokens, "tgt"))
             if pe is not None:
                 x = x + pe
             if self.recurrent:
@@ -277,7 +287,8 @@ class RecurrentSeq2Seq(Seq2SeqModel):
         t_dim = 1 if self.attn_heads <= 1 else 2  # where T sits in scores/weights
         out = []
         for s in range(steps):
-            x = self.embed(token.unsqueeze(1), "tgt")[:, 0]
+            x = self.embed(token.unsqueeze(1), "tgt")
+            x = (self.decoder_start(x) if s == 0 else x)[:, 0]
             if pe is not None:
                 x = x + pe[s]
             h = self.decoder(x, h if self.recurrent else zero)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from innerworks.attention.hooks import NamesFilter, make_filter
@@ -50,7 +50,8 @@ class Seq2SeqConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     arch: Literal["ved", "aed", "ao", "aed_qkv", "aed_mha", "ao_qkv", "ao_mha", "transformer"] = "aed"
-    cell: Literal["gru", "lstm", "ugrnn", "vanilla"] = "gru"
+    cell: Literal["gru", "lstm", "ugrnn", "vanilla", "gru_renn"] = Field(
+        "gru", description="recurrent cell; gru_renn: the author code's GRU form (models.cells.RennGRUCell)")
     hidden_size: int = Field(128, ge=1, description="units per recurrent cell (encoder and decoder)")
     embed_dim: int | None = Field(None, ge=1, description="learned token embedding size; null: one-hot inputs")
     input_dim: int | None = Field(None, ge=1, description="AO with one-hot inputs: pad the one-hot to this width "
@@ -71,6 +72,16 @@ class Seq2SeqConfig(BaseModel):
                                   "the notes' default)")
     max_len: int = Field(256, ge=1, description="longest source or target sequence the model accepts")
     max_decode_len: int = Field(64, ge=1, description="greedy decoding length when no target is given")
+    bos: Literal["token", "uniform"] = Field("token", description="decoder input at step 0: the <bos> token's one-hot "
+                                             "(or embedding), or the author code's uniform vector 1/V_out (one-hot "
+                                             "recurrent and AO models only)")
+
+    @model_validator(mode="after")
+    def _uniform_bos_needs_one_hot(self) -> Seq2SeqConfig:
+        if self.bos == "uniform" and (self.embed_dim is not None or self.arch == "transformer"):
+            raise ValueError("bos 'uniform' needs one-hot inputs to a recurrent or AO model (embed_dim: null, arch "
+                             "other than transformer)")
+        return self
 
 
 @dataclass

@@ -30,7 +30,7 @@ class ClassifierConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    cell: Literal["vanilla", "gru", "lstm", "ugrnn"] = "gru"
+    cell: Literal["vanilla", "gru", "lstm", "ugrnn", "gru_renn"] = "gru"
     hidden_size: int = Field(128, ge=1)
     embed_dim: int | None = Field(None, ge=1, description="null: one-hot inputs (synthetic tasks)")
     readout_bias: bool = True
