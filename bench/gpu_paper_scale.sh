@@ -71,4 +71,5 @@ cp "$RUNS/wide/results.json" "$LOGS/wide_results.json" 2>/dev/null
 for lab in attention integration; do
   (cd "$RUNS" && tar czf - "$lab/runs" 2>/dev/null | split -b 15m - "$OUT/${lab}_runs.tgz.")
 done
+rm -f configs/repro/integration_full_gpu_order.yaml
 ls -la "$OUT"
