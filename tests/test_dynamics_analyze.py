@@ -114,6 +114,8 @@ def test_settings_and_mode_alignment() -> None:
     out = linearize_modes(rnn, torch.zeros(1, 2), torch.tensor([[-1.0, 0.0], [1.0, 0.0]]), n_modes=2)
     assert torch.allclose(out["eigenvalues"][0].real, torch.tensor([0.5, 0.1], dtype=torch.float64))
     assert out["alignment"][0, 0] == pytest.approx(1.0) and out["alignment"][0, 1] == pytest.approx(0.6)
+    # its right eigenvector is (4, 3)/5: the diagnostic right alignment is 0.8, not the left one's 1.0
+    assert out["right_alignment"][0] == pytest.approx(0.8)
 
 
 def test_points_out_of_reach_of_every_trajectory_leave_the_manifold() -> None:

@@ -192,7 +192,7 @@ def linearize_modes(model: Any, points: torch.Tensor, readout: torch.Tensor, n_m
 
     Chunked so only ``n_modes`` left vectors per point are kept. ``readout`` is ``[C, S]``; the alignment direction
     is ``w_last − w_first`` (for 2 classes, the logit-difference direction; for ordered classes, most positive minus
-    most negative).
+    most negative). ``right_alignment`` is ``|cos|`` between the slowest mode's right eigenvector and that direction.
 
     >>> import torch
     >>> rnn = torch.nn.RNN(2, 3, bias=False)
@@ -204,19 +204,23 @@ def linearize_modes(model: Any, points: torch.Tensor, readout: torch.Tensor, n_m
     pts = step.cast(points)
     w = readout.detach().to(torch.float64).cpu()
     direction = w[-1] - w[0]
-    vals, lefts = [], []
+    vals, lefts, rights = [], [], []
     for i in range(0, pts.shape[0], chunk):
         h = pts[i:i + chunk]
         eig = eigsorted(step.jacobian(step.zero_inputs(h.shape[0]), h), vectors=True)
         vals.append(eig.eigenvalues.cpu())
         lefts.append(eig.left[..., :n_modes].cpu())
+        rights.append(eig.right[..., 0].cpu())
     ev = torch.cat(vals) if vals else torch.zeros(0, pts.shape[1], dtype=torch.complex128)
     left = torch.cat(lefts) if lefts else torch.zeros(0, pts.shape[1], n_modes, dtype=torch.complex128)
     align = torch.stack([_cos(left[:, :, m], direction) for m in range(left.shape[-1])], 1) if len(left) else \
         torch.zeros(0, n_modes, dtype=torch.float64)
     per_class = torch.stack([_cos(left[:, :, 0], w[c]) for c in range(w.shape[0])], 1) if len(left) else \
         torch.zeros(0, w.shape[0], dtype=torch.float64)
-    return {"eigenvalues": ev, "left": left, "alignment": align, "per_class_alignment": per_class}
+    # Beside it, not in its place: the slowest mode's *right* eigenvector (the line's direction) against the readout.
+    right = _cos(torch.cat(rights), direction) if rights else torch.zeros(0, dtype=torch.float64)
+    return {"eigenvalues": ev, "left": left, "alignment": align, "per_class_alignment": per_class,
+            "right_alignment": right}
 
 
 # ------------------------------------------------------------------------------------------------- classifiers
@@ -303,6 +307,7 @@ def analyze_classifier(model: nn.Module, data: Any, *, name: str, settings: Anal
             "alignment_top_mode": _stats(lin["alignment"][:, 0]),
             "alignment_per_mode_median": [float(v) for v in lin["alignment"].median(0).values],
             "alignment_per_class_median": [float(v) for v in lin["per_class_alignment"].median(0).values],
+            "right_alignment_top_mode": _stats(lin["right_alignment"]),
             "chance_alignment": math.sqrt(2 / (math.pi * readout.shape[1])),
         }
     else:

@@ -355,7 +355,9 @@ def line_attractor_measure(r: RunRecord) -> dict[str, Any] | None:
             "median_top_abs_eigenvalue": lin["top_abs_eigenvalue"]["median"],
             "max_document_length": s["document_length"]["max"],
             "bound_1_over_L": 1.0 / s["document_length"]["max"],
-            "median_alignment": lin["alignment_top_mode"]["median"]}
+            "median_alignment": lin["alignment_top_mode"]["median"],
+            # not part of the rule: the slowest mode's right eigenvector (the line's direction) against the readout
+            "diagnostic_median_right_alignment": (lin.get("right_alignment_top_mode") or {}).get("median")}
 
 
 def _line_ok(m: dict[str, Any]) -> bool:
