@@ -231,15 +231,16 @@ class UGRNNCell(RecurrentCell):
     """
 
     kind = "ugrnn"
+    gates = 2  # blocks of the stacked weights: update, candidate
 
     def __init__(self, input_size: int, hidden_size: int, gate_bias: float = 0.0) -> None:
         super().__init__(input_size, hidden_size)
-        self.weight_ih = nn.Parameter(torch.empty(2 * hidden_size, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(2 * hidden_size, hidden_size))
-        self.bias = nn.Parameter(torch.zeros(2 * hidden_size))
+        self.weight_ih = nn.Parameter(torch.empty(self.gates * hidden_size, input_size))
+        self.weight_hh = nn.Parameter(torch.empty(self.gates * hidden_size, hidden_size))
+        self.bias = nn.Parameter(torch.zeros(self.gates * hidden_size))
         self.gate_bias = float(gate_bias)
-        _fan_in_normal_(self.weight_ih, 2)
-        _fan_in_normal_(self.weight_hh, 2)
+        _fan_in_normal_(self.weight_ih, self.gates)
+        _fan_in_normal_(self.weight_hh, self.gates)
 
     def _update(self, gi: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         g = gi + h @ self.weight_hh.T
@@ -270,15 +271,7 @@ class RennGRUCell(UGRNNCell):
     """
 
     kind = "gru_renn"
-
-    def __init__(self, input_size: int, hidden_size: int, gate_bias: float = 0.0) -> None:
-        RecurrentCell.__init__(self, input_size, hidden_size)
-        self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size))  # blocks: update, reset, candidate
-        self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size))
-        self.bias = nn.Parameter(torch.zeros(3 * hidden_size))
-        self.gate_bias = float(gate_bias)
-        _fan_in_normal_(self.weight_ih, 3)
-        _fan_in_normal_(self.weight_hh, 3)
+    gates = 3  # update, reset, candidate
 
     def _update(self, gi: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         i_u, i_r, i_c = gi.chunk(3, dim=-1)
