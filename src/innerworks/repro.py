@@ -11,22 +11,20 @@ worker processes (one torch thread each), which is what keeps the quick reproduc
 from __future__ import annotations
 
 import contextlib
-import multiprocessing as mp
 import os
 import time
 import traceback
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from innerworks.errors import InnerworksError
 from innerworks.utils.io import write_json
 from innerworks.utils.provenance import provenance
+from innerworks.utils.workers import run_in_workers
 
 
 @dataclass(frozen=True)
@@ -131,26 +129,9 @@ def run_all(out: str | Path, quick: bool = True, device: str = "cpu", seed: int 
             console.rule(f"[bold]repro {stage.name}")
             done[stage.name] = _run_stage(stage, out, quick, device, seed, progress, None, log=False)
     else:
-        columns = [SpinnerColumn(), TextColumn("[bold]{task.description}"), TextColumn("{task.fields[status]}"),
-                   TimeElapsedColumn()]
-        with Progress(*columns, console=console, disable=not progress) as bar, ProcessPoolExecutor(
-                max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-            tasks = {s.name: bar.add_task(f"repro {s.name}", total=1, status="queued") for s in todo}
-            futures = {pool.submit(_run_stage, s, out, quick, device, seed, False, 1, True): s for s in todo}
-            for s in todo[:jobs]:
-                bar.update(tasks[s.name], status=f"running (log: {out / s.name / 'log.txt'})")
-            pending = set(futures)
-            while pending:
-                finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    stage = futures[fut]
-                    done[stage.name] = fut.result()
-                    rec = done[stage.name][0]
-                    bar.update(tasks[stage.name], completed=1,
-                               status="[green]done" if rec["status"] == "ok" else f"[red]failed: {rec['error']}")
-                running = [futures[f] for f in pending][: jobs]
-                for s in running:
-                    bar.update(tasks[s.name], status=f"running (log: {out / s.name / 'log.txt'})")
+        done = run_in_workers({s.name: (_run_stage, (s, out, quick, device, seed, False, 1, True)) for s in todo},
+                              max_workers=jobs, label="repro", progress=progress, console=console,
+                              running=lambda name: f"running (log: {out / name / 'log.txt'})")
     records = [done[s.name][0] for s in todo]
     results = [done[s.name][1] for s in todo]
     for rec in records:

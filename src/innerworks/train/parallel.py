@@ -14,19 +14,17 @@ an interrupted one continues from its checkpoint), with ``threads`` torch thread
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import time
 from collections.abc import Mapping
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from innerworks.errors import InnerworksError
 from innerworks.train.config import Recipe
+from innerworks.utils.workers import run_in_workers
 
 
 def _train_one(recipe: Recipe, run_dir: Path, device: str, threads: int | None) -> dict[str, Any]:
@@ -80,29 +78,9 @@ def train_many(recipes: Mapping[str, Recipe], root: str | Path, device: str = "c
     jobs = min(len(names), jobs or os.cpu_count() or 1)
     if jobs == 1:
         return {n: _train_one(recipes[n], root / n, device, None) for n in names}
-    console = console or Console(stderr=True)
-    records: dict[str, dict[str, Any]] = {}
-    columns = [SpinnerColumn(), TextColumn("[bold]{task.description}"), TextColumn("{task.fields[status]}"),
-               TimeElapsedColumn()]
-    with Progress(*columns, console=console, disable=not progress) as bar, ProcessPoolExecutor(
-            max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
-        rows = {n: bar.add_task(f"train {n}", total=1, status="queued") for n in names}
-        futures = {pool.submit(_train_one, recipes[n], root / n, device, threads): n for n in names}
-        pending = set(futures)
-        for fut in list(futures)[:jobs]:
-            bar.update(rows[futures[fut]], status=f"running on {device}")
-        while pending:
-            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                name = futures[fut]
-                rec = records[name] = fut.result()
-                status = (f"[green]done[/] in {rec['wall_time_s']:.0f} s" if rec["status"] == "ok"
-                          else f"[red]failed:[/] {rec['error']}")
-                bar.update(rows[name], completed=1, status=status)
-            started = [futures[f] for f in futures if f in pending and f.running()]
-            for name in started:
-                bar.update(rows[name], status=f"running on {device}")
-    return {n: records[n] for n in names}
+    return run_in_workers({n: (_train_one, (recipes[n], root / n, device, threads)) for n in names},
+                          max_workers=jobs, label="train", running=lambda _: f"running on {device}",
+                          progress=progress, console=console)
 
 
 __all__ = ["train_many"]
