@@ -60,7 +60,7 @@ from rich.console import Console
 from innerworks.attention.analyze import INPUT_DRIVEN_TERMS, RunAnalysis, analyze_model
 from innerworks.errors import InnerworksError
 from innerworks.report.claims import Claim, ReproResult, claims_markdown, write_results
-from innerworks.train.run import training_record
+from innerworks.train.run import training_timing
 from innerworks.train.runspec import RunSpec, check_run_names, load_settings
 from innerworks.train.runspec import build_recipe as _build_recipe
 from innerworks.utils.io import atomic_write_text
@@ -420,7 +420,6 @@ def run_attention_repro(out: str | Path, quick: bool = True, device: str = "cpu"
     t0 = time.perf_counter()
     cfg_path = Path(config) if config is not None else None
     cfg, recipes = stage_recipes(quick=quick, seed=seed, config=config)
-    base = (cfg_path.resolve().parent if cfg_path is not None else _CONFIGS / "repro")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InnerworksError(f"--device {device}: CUDA is not available on this machine")
     out = Path(out)
@@ -445,15 +444,14 @@ def run_attention_repro(out: str | Path, quick: bool = True, device: str = "cpu"
         runs[name] = analyze_model(trained.model, trained.data.test, name=name, metrics=trained.metrics["test"],
                                    out=out / "runs" / name, fig_out=out, n_eval=a.n_eval, batch_size=a.batch_size,
                                    k=a.k, n_view=a.n_view, progress=progress)
-        timings[name] = {"train_wall_s": training_record(trained.run_dir).get("wall_time_s", round(t2 - t1, 2)),
-                         "trained_on": training_record(trained.run_dir).get("device", device),
+        timings[name] = {**training_timing(trained.run_dir, t2 - t1, device),
                          "analysis_wall_s": round(time.perf_counter() - t2, 2)}
     figures = [f for r in runs.values() for f in r.figures] + _summary_figures(out, runs)
     claims = check_claims(runs, figures)
     extra = {
         "config": {"quick": quick, "device": device, "seed": seed, "settings": cfg.model_dump(mode="json"),
-                   "settings_file": str(cfg_path or base / ("attention_quick.yaml" if quick else
-                                                            "attention_full.yaml"))},
+                   "settings_file": str(cfg_path or _CONFIGS / "repro" / ("attention_quick.yaml" if quick
+                                                                           else "attention_full.yaml"))},
         "thresholds": {"accuracy_min": ACCURACY_MIN, "mumu_min": MUMU_MIN, "diagonal_min": DIAGONAL_MIN,
                        "chiE_muD_factor": CHI_E_MU_D_FACTOR, "chiE_muD_floor": CHI_E_MU_D_FLOOR,
                        "lag_pearson_min": LAG_PEARSON_MIN, "lag_mean_abs_diff_max": LAG_MEAN_ABS_DIFF_MAX,

@@ -75,7 +75,7 @@ from innerworks.dynamics.analyze import AnalysisSettings, RunAnalysis, analyze_m
 from innerworks.dynamics.figures import dimension_figure
 from innerworks.errors import InnerworksError
 from innerworks.report.claims import Claim, ReproResult, claims_markdown, write_results
-from innerworks.train.run import training_record
+from innerworks.train.run import training_timing
 from innerworks.train.runspec import RunSpec, check_run_names, load_settings
 from innerworks.train.runspec import build_recipe as _build_recipe
 from innerworks.utils.io import atomic_write_text
@@ -583,11 +583,8 @@ def run_integration_repro(out: str | Path, quick: bool = True, device: str = "cp
                       f"{test.get('accuracy', float('nan')):.3f})")
         an = analyze_model(trained.model, trained.data, task=recipe.task, name=name, settings=settings, metrics=test,
                            out=out / "runs" / name, fig_out=out)
-        trained_how = training_record(trained.run_dir)
         records[name] = RunRecord(name, run_role(recipe), an, test, {
-            "train_wall_s": trained_how.get("wall_time_s", round(t2 - t1, 2)),
-            "trained_on": trained_how.get("device", device),
-            "analysis_wall_s": round(time.perf_counter() - t2, 2)})
+            **training_timing(trained.run_dir, t2 - t1, device), "analysis_wall_s": round(time.perf_counter() - t2, 2)})
     checks = {}
     for name, data_cfg in cfg.wordcount_checks.items():
         console.print(f"[bold]integration[/] word-count check {name}")

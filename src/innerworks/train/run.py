@@ -67,3 +67,14 @@ def training_record(run_dir: str | Path) -> dict[str, Any]:
         return {}
     info = read_json(path)
     return {k: info.get(k) for k in ("wall_time_s", "device", "resumed_from_step")}
+
+
+def training_timing(run_dir: str | Path, measured_s: float, device: str) -> dict[str, Any]:
+    """``train_wall_s`` and ``trained_on`` for a reproduction's timing table: what :func:`training_record` says when
+    the run is finished (its real training time, also when it was reused), else what the caller measured.
+
+    >>> training_timing("/nonexistent", 1.234, "cpu")
+    {'train_wall_s': 1.23, 'trained_on': 'cpu'}
+    """
+    rec = training_record(run_dir)
+    return {"train_wall_s": rec.get("wall_time_s", round(measured_s, 2)), "trained_on": rec.get("device", device)}
