@@ -10,7 +10,7 @@ Ours, two ways (both O(P) memory: nothing of size P beyond the parameters and a 
 
 - ``structured``: the default path for named correlators (:mod:`innerworks.wide.structured`: factored gradients and
   one multilinear forward pass; the weights are read a few times per sample);
-- ``autodiff``: the torch.func fast paths of :mod:`innerworks.wide.estimate` (gradients + nested jvps).
+- ``autodiff``: the torch.func fast paths of :mod:`innerworks.wide.estimators` (gradients + nested jvps).
 Baseline (written here): the Jacobian-contraction recipe of the torch.func NTK tutorial and neural-tangents'
 ``implementation=1``, with derivatives of the kernel taken by ``jvp`` through it (as the notes' §7 JAX recipe):
 
@@ -73,7 +73,7 @@ def _make_run(method: str, quantity: str, width: int, torch: Any) -> tuple[Calla
     """(a closure computing one sample's value, the number of parameters); parameters are drawn here."""
     from torch.func import jacrev, jvp, vmap
 
-    from innerworks.wide.estimate import FAST_PATHS, Workspace, default_dataset, default_points
+    from innerworks.wide.estimators import FAST_PATHS, Workspace, default_dataset, default_points
     from innerworks.wide.networks import MLPConfig, mlp_apply
     from innerworks.wide.structured import StructuredWorkspace
 

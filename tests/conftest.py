@@ -19,12 +19,16 @@ def data_root() -> Path:
 
 
 def _make_lab_app(register: Callable[..., None]) -> typer.Typer:
-    """A root app with ``analyze`` and ``repro`` groups and one lab's commands, as ``innerworks.cli`` mounts them."""
+    """A root app with ``analyze`` and ``repro`` groups, one command module's commands and the ``repro`` commands,
+    as ``innerworks.cli`` mounts them."""
+    from innerworks.repro import cli as repro_cli
+
     root = typer.Typer()
     analyze, repro = typer.Typer(), typer.Typer()
     root.add_typer(analyze, name="analyze")
     root.add_typer(repro, name="repro")
-    register(root, analyze, repro)
+    register(root, analyze)
+    repro_cli.register(repro)
     return root
 
 

@@ -1,23 +1,54 @@
-"""Stand-in reproduction stages for testing the `repro all` orchestration (imported by worker processes)."""
+"""Stand-in reproductions for testing the `repro all` orchestration and the shared runner (imported by workers)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from innerworks.report.claims import Claim, ReproResult, write_results
+from pydantic import BaseModel
 
-
-def good(out: Path, quick: bool, device: str, seed: int, progress: bool) -> ReproResult:
-    result = ReproResult("good", [Claim("g1", "two plus two", "== 4", 2 + 2, 2 + 2 == 4)])
-    write_results(out, result)
-    return result
+from innerworks.repro.base import Context, LabOutcome, Reproduction
+from innerworks.repro.claims import Claim, Source
 
 
-def failing(out: Path, quick: bool, device: str, seed: int, progress: bool) -> ReproResult:
-    result = ReproResult("failing", [Claim("f1", "seed is odd", "odd", seed, seed % 2 == 1)])
-    write_results(out, result)
-    return result
+class NoSettings(BaseModel):
+    pass
 
 
-def broken(out: Path, quick: bool, device: str, seed: int, progress: bool) -> ReproResult:
-    raise RuntimeError("stage exploded")
+class _Fake(Reproduction):
+    Settings = NoSettings
+    title = "a stand-in"
+    sources = {"g*": (Source.PAPER, "arithmetic"), "f*": (Source.EXTENSION, "parity")}
+
+    def load_settings(self, path: str | Path | None = None, quick: bool = True) -> Any:
+        return NoSettings()
+
+
+class Good(_Fake):
+    name = "good"
+
+    def reproduce(self, settings: Any, ctx: Context) -> LabOutcome:
+        return LabOutcome([Claim("g1", "two plus two", "== 4", 2 + 2, 2 + 2 == 4)])
+
+
+class Failing(_Fake):
+    name = "failing"
+
+    def reproduce(self, settings: Any, ctx: Context) -> LabOutcome:
+        seed = ctx.options.seed
+        return LabOutcome([Claim("f1", "seed is odd", "odd", seed, seed % 2 == 1)])
+
+
+class Broken(_Fake):
+    name = "broken"
+
+    def reproduce(self, settings: Any, ctx: Context) -> LabOutcome:
+        raise RuntimeError("stage exploded")
+
+
+class Unsourced(_Fake):
+    name = "unsourced"
+    sources = {}
+
+    def reproduce(self, settings: Any, ctx: Context) -> LabOutcome:
+        return LabOutcome([Claim("x1", "s", "e", 1, True)])

@@ -10,11 +10,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from innerworks.attention import repro as R
 from innerworks.attention.analyze import INPUT_DRIVEN_TERMS, RunAnalysis
 from innerworks.attention.scores import TERM_NAMES
 from innerworks.cli import app
 from innerworks.errors import ConfigError
+from innerworks.repro import attention as R
+from innerworks.repro.base import ReproOptions, reproduce
 
 ALL_CLAIMS = {
     "one_to_one_accuracy", "one_to_one_mumu_dominant_aed", "one_to_one_temporal_diagonal_aed",
@@ -28,11 +29,12 @@ ALL_CLAIMS = {
 # ---- settings files ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("quick", [True, False])
 def test_builtin_settings_cover_every_claim(quick) -> None:
-    cfg = R.load_config(quick=quick)  # also builds and validates every run's recipe
+    lab = R.AttentionReproduction()
+    cfg = lab.load_settings(quick=quick)  # also builds and validates every run's recipe
     needed = {"one_to_one_ved", "one_to_one_aed", "one_to_one_ao", "escan_aed", "escan_ao", "sort_aed",
               "translation_aed", "one_to_one_transformer"}
     assert needed <= set(cfg.runs)
-    recipes = {n: R.build_recipe(s, n, 7) for n, s in cfg.runs.items()}
+    recipes = lab.recipes(cfg, 7, lab.settings_path(quick))
     assert all(r.seed == 7 and r.name == n and r.task == "seq2seq" for n, r in recipes.items())
     assert {n: r.model["arch"] for n, r in recipes.items()}["escan_ao"] == "ao"
     # Runs compared by a claim share their architecture's size (same hidden size for one-to-one and sort).
@@ -56,7 +58,7 @@ def test_bad_settings_name_the_field(tmp_path, patch, needle) -> None:
     p = tmp_path / "s.yaml"
     p.write_text(yaml.safe_dump(raw))
     with pytest.raises(ConfigError, match=needle.replace(".", r"\.")):
-        R.load_config(p)
+        R.AttentionReproduction().load_settings(p)
 
 
 # ---- claim rules on fixed numbers (no training) -----------------------------------------------------------------
@@ -226,6 +228,6 @@ def test_small_reproduction_end_to_end(tmp_path) -> None:
 
     # A second run into the same folder reuses the trained runs (same recipe) and measures the same numbers.
     stamp = (out / "runs" / "one_to_one_aed" / "model.safetensors").stat().st_mtime_ns
-    again = R.run_attention_repro(out, config=cfg, progress=False)
+    again = reproduce(R.AttentionReproduction(), ReproOptions(out=out, config=cfg, progress=False))
     assert (out / "runs" / "one_to_one_aed" / "model.safetensors").stat().st_mtime_ns == stamp
     assert {c.id: c.measured for c in again.claims} == {k: v["measured"] for k, v in claims.items()}

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from innerworks.errors import ConfigError
 from innerworks.train import parse_recipe
-from innerworks.train.config import load_recipe
+from innerworks.train.config import load_recipe, recipes_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 
 def quick_raw() -> dict:
-    return yaml.safe_load((REPO / "configs" / "quick.yaml").read_text())
+    return yaml.safe_load((recipes_dir() / "quick.yaml").read_text())
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:

@@ -82,7 +82,7 @@ def test_fixed_points_certified_on_a_cuda_module() -> None:
 
 def test_correlator_estimate_on_cuda_agrees_with_cpu() -> None:
     from innerworks.wide import MLPConfig
-    from innerworks.wide.estimate import estimate
+    from innerworks.wide.estimators import estimate
 
     cfg = MLPConfig(width=64, depth=2, activation="tanh", d_in=4)
     cpu = estimate("var_ntk", cfg, num_samples=2000, seed=0, device="cpu")

@@ -1,6 +1,6 @@
 """Trained flip-flops (issue 3, part 6): the 27-point lattice of a 3-bit tanh-16 network, and a GRU that converges.
 
-Both networks are trained here with the shared loop from the recipes in ``configs/flipflop/`` (seed 0; the tanh
+Both networks are trained here with the shared loop from the built-in recipes ``flipflop/*`` (seed 0; the tanh
 recipe also gives the lattice with seeds 1-4). Fixed points are searched from visited states at zero input.
 """
 

@@ -11,9 +11,18 @@ import typer
 from typer.testing import CliRunner
 
 from innerworks.dynamics.cli import register
-from innerworks.dynamics.repro import load_config, run_integration_repro
 from innerworks.errors import ConfigError
-from innerworks.report.claims import load_results
+from innerworks.repro.base import ReproOptions, reproduce
+from innerworks.repro.claims import load_results
+from innerworks.repro.integration import IntegrationReproduction
+
+
+def load_config(path: Path | None = None, quick: bool = True):
+    return IntegrationReproduction().load_settings(path, quick)
+
+
+def run_integration_repro(out: Path, **kw):
+    return reproduce(IntegrationReproduction(), ReproOptions(out=out, **kw))
 
 TINY = """
 name: integration
@@ -83,7 +92,7 @@ def test_reduced_repro_writes_results_figures_and_evaluates_claims(tmp_path: Pat
     assert dim3["figure"] == "figures/pca3d__categorical3_gru.png"
     summary = (out / "summary.md").read_text()
     assert summary.startswith("# integration:") and "| categorical3_ugrnn |" in summary
-    assert doc["thresholds"]["variance"] == 0.95 and doc["config"]["settings"]["analysis"]["n_starts"] == 256
+    assert doc["thresholds"]["variance"]["value"] == 0.95 and doc["config"]["settings"]["analysis"]["n_starts"] == 256
     # a second call reuses the finished runs (no retraining) and gives the same claims
     stamp = (out / "runs" / "categorical3_gru" / "model.safetensors").stat().st_mtime_ns
     again = run_integration_repro(out, quick=True, seed=0, progress=False, config=cfg)

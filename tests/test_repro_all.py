@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from innerworks.repro import Stage, run_all
+from innerworks.repro.all import run_all
+from innerworks.repro.base import ReproOptions, reproduce
+from innerworks.repro.registry import LabEntry
 
-FAKE = (Stage("good", "fake_stages", "good"), Stage("failing", "fake_stages", "failing"),
-        Stage("broken", "fake_stages", "broken"))
+FAKE = (LabEntry("good", "fake_stages:Good", "g"), LabEntry("failing", "fake_stages:Failing", "f"),
+        LabEntry("broken", "fake_stages:Broken", "b"))
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -33,3 +35,19 @@ def test_all_passed_only_when_every_claim_passes(tmp_path: Path) -> None:
                        stages=["good", "failing"]).all_passed
     assert run_all(tmp_path / "c", seed=1, jobs=1, progress=False, registry=FAKE,
                    stages=["good", "failing"]).all_passed
+
+
+def test_repro_json_counts_claims_per_source(tmp_path: Path) -> None:
+    run_all(tmp_path, seed=0, jobs=1, progress=False, registry=FAKE, stages=["good", "failing"])
+    counts = json.loads((tmp_path / "repro.json").read_text())["counts"]
+    assert counts == {"paper": {"passed": 1, "total": 1}, "extension": {"passed": 0, "total": 1}}
+    results = json.loads((tmp_path / "good" / "results.json").read_text())
+    assert results["claims"][0]["source"] == "paper" and results["claims"][0]["reference"] == "arithmetic"
+
+
+def test_every_claim_needs_a_source(tmp_path: Path) -> None:
+    from fake_stages import Unsourced
+
+    with pytest.raises(RuntimeError, match="claim 'x1' has no entry in the sources table"):
+        reproduce(Unsourced(), ReproOptions(out=tmp_path, progress=False))
+    assert not (tmp_path / "results.json").exists()

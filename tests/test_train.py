@@ -16,13 +16,14 @@ from safetensors.torch import load_file
 
 from innerworks.errors import TrainingError
 from innerworks.train import load_recipe, load_run, parse_recipe, train
+from innerworks.train.config import recipes_dir
 from innerworks.utils.io import read_json
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def small_recipe(**train_overrides) -> dict:
-    raw = yaml.safe_load((REPO / "configs" / "quick.yaml").read_text())
+    raw = yaml.safe_load((recipes_dir() / "quick.yaml").read_text())
     raw["model"]["hidden_size"] = 16
     raw["data"].update({"n_train": 2000, "n_val": 200, "n_test": 200})
     raw["train"].update({"steps": 60, "eval_every": 30, "checkpoint_every": 20, "batch_size": 32})

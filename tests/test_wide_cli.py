@@ -8,9 +8,13 @@ import pytest
 from typer.testing import CliRunner
 
 from innerworks.errors import ConfigError, InnerworksError
-from innerworks.report.claims import load_results
+from innerworks.repro.claims import load_results
+from innerworks.repro.wide import WideReproduction
 from innerworks.wide.cli import register
-from innerworks.wide.repro import load_config
+
+
+def load_config(path=None, quick=True):
+    return WideReproduction().load_settings(path, quick)
 
 TINY_RECIPE = """
 name: wide

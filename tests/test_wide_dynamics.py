@@ -16,7 +16,7 @@ from innerworks.wide.dynamics import (
     tower_at_init,
     train_gradient_flow,
 )
-from innerworks.wide.estimate import FAST_PATHS, Workspace, default_dataset
+from innerworks.wide.estimators import FAST_PATHS, Workspace, default_dataset
 from innerworks.wide.networks import MLPConfig, mlp_apply, sphere_points
 
 DT = torch.float64

@@ -12,7 +12,7 @@ import torch
 from torch.func import hessian, jacfwd, jacrev
 
 from innerworks.errors import InnerworksError
-from innerworks.wide.estimate import default_dataset, default_points, estimate, estimate_many, input_names, summarize
+from innerworks.wide.estimators import default_dataset, default_points, estimate, estimate_many, input_names, summarize
 from innerworks.wide.networks import MLPConfig, WideMLP, mlp_apply, parse_activation
 from innerworks.wide.spec import NAMED, parse_spec
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from innerworks.errors import InnerworksError
-from innerworks.wide.estimate import summarize
+from innerworks.wide.estimators import summarize
 from innerworks.wide.networks import MLPConfig
 from innerworks.wide.sweep import SlopeFit, analyse_sweep, fit_loglog, judge, parse_widths, run_sweep
 

@@ -11,12 +11,13 @@ from importlib import import_module
 import typer
 
 from innerworks.errors import InnerworksError, TrainingError
+from innerworks.repro import cli as repro_cli
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Open up trained neural networks.")
 
-# Each lab adds its commands from its own ``cli`` module through ``register(app, analyze, repro)``.
-_LAB_CLIS = (
+# Each command group adds its commands from its own ``cli`` module through ``register(app, analyze)``.
+_COMMAND_MODULES = (
     "innerworks.train.cli",
     "innerworks.dynamics.cli",
     "innerworks.attention.cli",
@@ -29,36 +30,9 @@ repro_app = typer.Typer(no_args_is_help=True, help="Reproduce a paper's findings
 app.add_typer(analyze_app, name="analyze")
 app.add_typer(repro_app, name="repro")
 
-
-def _mount() -> None:
-    for module_name in _LAB_CLIS:
-        try:
-            module = import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:  # that lab is not built yet
-                continue
-            raise
-        module.register(app=app, analyze=analyze_app, repro=repro_app)
-
-
-_mount()
-
-
-@repro_app.command("all")
-def repro_all(
-    out: str = typer.Option("runs/repro", "--out", help="output folder: one sub-folder per stage plus report.html"),
-    quick: bool = typer.Option(False, "--quick", help="small settings that finish in minutes on a CPU"),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
-    seed: int = typer.Option(0, "--seed", help="one seed drives every random source"),
-    stage: list[str] = typer.Option(None, "--stage", help="run only these stages (repeatable)"),
-    jobs: int = typer.Option(None, "--jobs", help="stages run at once (default: one per CPU core on cpu)"),
-) -> None:
-    """Run every reproduction, print the claims table and write one self-contained report.html."""
-    from innerworks.repro import run_all
-
-    result = run_all(out, quick=quick, device=device, seed=seed, stages=stage or None, jobs=jobs)
-    typer.echo(f"report: {result.report}")
-    raise typer.Exit(0 if result.all_passed else 1)
+for _name in _COMMAND_MODULES:
+    import_module(_name).register(app=app, analyze=analyze_app)
+repro_cli.register(repro_app)
 
 
 def main() -> None:

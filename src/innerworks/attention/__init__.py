@@ -3,8 +3,8 @@
 The public names are loaded lazily, so importing :mod:`innerworks.attention.hooks` (which every seq2seq model does)
 stays cheap.
 
->>> from innerworks.attention import decompose_attention, run_attention_repro
->>> callable(decompose_attention) and callable(run_attention_repro)
+>>> from innerworks.attention import decompose_attention
+>>> callable(decompose_attention)
 True
 """
 
@@ -20,7 +20,6 @@ _EXPORTS = {
     "attention_from_terms": "scores",
     "RunAnalysis": "analyze", "analyze_model": "analyze", "analyze_run": "analyze",
     "summarize_analysis": "analyze", "INPUT_DRIVEN_TERMS": "analyze",
-    "run_attention_repro": "repro", "check_claims": "repro",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -2,8 +2,6 @@
 
 - ``innerworks analyze attention RUN_DIR --out DIR``: decompose a trained ``seq2seq`` run's attention into
   ``DIR/analysis.json`` plus figures (:func:`innerworks.attention.analyze.analyze_run`).
-- ``innerworks repro attention [--quick] [--device cuda] [--seed N] [--config PATH] --out DIR``: train, analyse and
-  check the claims (:func:`innerworks.attention.repro.run_attention_repro`); exit code 1 when a claim does not pass.
 """
 
 from __future__ import annotations
@@ -12,11 +10,9 @@ from pathlib import Path
 
 import typer
 
-from innerworks.report.cli import add_repro_command
 
-
-def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None:
-    """Add ``analyze attention`` and ``repro attention``."""
+def register(app: typer.Typer, analyze: typer.Typer) -> None:
+    """Add ``analyze attention``."""
 
     @analyze.command("attention")
     def analyze_cmd(
@@ -43,5 +39,3 @@ def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None
             typer.echo(f"  {s['note']}")
         typer.echo(f"wrote {r.json_path} and {len(r.figures)} figure(s) in {Path(out) / 'figures'}")
 
-    add_repro_command(repro, "attention", "innerworks.attention.repro:run_attention_repro",
-                      "the attention paper's findings")

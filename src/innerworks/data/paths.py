@@ -1,4 +1,5 @@
-"""Where the shared real datasets live: ``$INNERWORKS_DATA``, else ``../shared/data`` beside the repository.
+"""Where the shared real datasets live: ``$INNERWORKS_DATA``, else ``../shared/data`` beside the repository (or
+beside the working folder, for an installed wheel).
 
 >>> data_root().name
 'data'
@@ -15,7 +16,8 @@ _REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 def data_root() -> Path:
-    """The data folder: ``$INNERWORKS_DATA`` if set, else ``<repo>/../shared/data``.
+    """The data folder: ``$INNERWORKS_DATA`` if set, else ``<repo>/../shared/data`` when running from a checkout,
+    else ``./../shared/data``.
 
     >>> isinstance(data_root(), Path)
     True
@@ -23,7 +25,8 @@ def data_root() -> Path:
     env = os.environ.get("INNERWORKS_DATA")
     if env:
         return Path(env).expanduser().resolve()
-    return (_REPO_ROOT.parent / "shared" / "data").resolve()
+    root = _REPO_ROOT if (_REPO_ROOT / "pyproject.toml").is_file() else Path.cwd()
+    return (root.parent / "shared" / "data").resolve()
 
 
 def dataset_path(*parts: str) -> Path:

@@ -10,7 +10,7 @@ Typical use (any recurrent map: innerworks cells, ``nn.RNN/GRU/LSTM``, your own 
     lin = linearize(model.cell, fps.points)                                 # Jacobians, eigenmodes, time constants
 
 Trained runs: ``analyze_run(run_dir, out)`` (``innerworks analyze dynamics``); the ``flipflop`` training task
-(:mod:`innerworks.dynamics.task`); ``innerworks repro integration`` (:mod:`innerworks.dynamics.repro`).
+(:mod:`innerworks.dynamics.task`); ``innerworks repro integration`` (:mod:`innerworks.repro.integration`).
 
 See ``docs/dynamics.md`` for the algorithms and the conventions.
 """

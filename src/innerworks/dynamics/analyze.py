@@ -69,7 +69,7 @@ THRESHOLDS = (0.9, 0.95)
 
 
 class AnalysisSettings(BaseModel):
-    """How a run is analysed (all have working defaults; ``configs/repro/integration_*.yaml`` set them too).
+    """How a run is analysed (all have working defaults; the ``repro integration`` settings set them too).
 
     >>> AnalysisSettings(n_docs=100).n_docs
     100

@@ -3,9 +3,6 @@
 - ``innerworks analyze dynamics RUN_DIR --out DIR``: fixed points, manifold dimension, linearisation, readout
   geometry and word-count prediction of a trained ``classification`` or ``flipflop`` run, written to
   ``DIR/analysis.json`` plus figures (:func:`innerworks.dynamics.analyze.analyze_run`).
-- ``innerworks repro integration [--quick] [--device cuda] [--seed N] [--config PATH] --out DIR``: train, analyse
-  and check the integration claims (:func:`innerworks.dynamics.repro.run_integration_repro`); exit code 1 when a
-  claim does not pass.
 """
 
 from __future__ import annotations
@@ -14,11 +11,9 @@ from pathlib import Path
 
 import typer
 
-from innerworks.report.cli import add_repro_command
 
-
-def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None:
-    """Add ``analyze dynamics`` and ``repro integration``."""
+def register(app: typer.Typer, analyze: typer.Typer) -> None:
+    """Add ``analyze dynamics``."""
 
     @analyze.command("dynamics")
     def analyze_cmd(
@@ -56,5 +51,3 @@ def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None
                        f"{s['audit']['complete']}")
         typer.echo(f"wrote {r.json_path} and {len(r.figures)} figure(s) in {Path(out) / 'figures'}")
 
-    add_repro_command(repro, "integration", "innerworks.dynamics.repro:run_integration_repro",
-                      "the integration paper's findings")

@@ -25,7 +25,7 @@ those (the certified skeleton).
 
 At the authors' tolerance the cloud is about a token step thick. On trained synthetic classifiers that thickness
 held 5-10% of the variance, so a 95%-variance dimension of these points overstates the manifold's; their
-participation ratio stays near it (``innerworks.dynamics.repro`` records the measurements).
+participation ratio stays near it (``docs/dynamics.md`` records the measurements).
 
 >>> import torch
 >>> from innerworks.dynamics.toys import line_attractor

@@ -12,7 +12,7 @@ trials with the shared loop (:func:`innerworks.train.train`):
 - metrics: ``accuracy`` = fraction of (trial, step, channel) entries after the channel's first pulse where the
   output has the target's sign; ``mse`` on all steps.
 
-Recipes: ``configs/flipflop/tanh16.yaml`` (3 bits, tanh, 16 units) and ``configs/flipflop/gru16.yaml``.
+Built-in recipes: ``flipflop/tanh16`` (3 bits, tanh, 16 units) and ``flipflop/gru16``.
 
 >>> import torch
 >>> task = FlipFlopTask()

@@ -1,5 +1,1 @@
-"""Reports: the shared claims format, figures and the HTML report."""
-
-from innerworks.report.claims import Claim, ReproResult, claims_markdown, load_results, write_results
-
-__all__ = ["Claim", "ReproResult", "claims_markdown", "load_results", "write_results"]
+"""Reports: figures and the self-contained HTML report, built from saved ``results.json`` files."""

@@ -1,4 +1,4 @@
-"""``innerworks train RECIPE --out RUN_DIR [--seed N] [--resume] [--device D]``."""
+"""``innerworks train RECIPE --out RUN_DIR [--seed N] [--resume] [--device D]`` and ``innerworks recipes``."""
 
 from __future__ import annotations
 
@@ -7,12 +7,21 @@ from pathlib import Path
 import typer
 
 
-def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None:
-    """Add the ``train`` command to the root app."""
+def register(app: typer.Typer, analyze: typer.Typer) -> None:
+    """Add the ``train`` and ``recipes`` commands to the root app."""
+
+    @app.command("recipes")
+    def recipes_cmd() -> None:
+        """List the built-in recipes (names ``innerworks train`` accepts)."""
+        from innerworks.train.config import builtin_recipes
+
+        for name in builtin_recipes():
+            typer.echo(name)
+
 
     @app.command("train")
     def train_cmd(
-        recipe: str = typer.Argument(..., help="recipe YAML path, or a built-in name from configs/ (e.g. quick)"),
+        recipe: str = typer.Argument(..., help="recipe YAML path, or a built-in name (see `innerworks recipes`)"),
         out: Path = typer.Option(..., "--out", help="run directory to create"),
         seed: int | None = typer.Option(None, "--seed", help="override the recipe's seed"),
         resume: bool = typer.Option(False, "--resume", help="continue an interrupted run in --out"),

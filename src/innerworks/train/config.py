@@ -11,6 +11,7 @@ A recipe has a ``name``, a ``task`` (default ``classification``), a ``seed`` and
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from innerworks.errors import ConfigError
 
-_REPO_CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+
+def recipes_dir() -> Path:
+    """The folder of the built-in recipes, inside the installed package (``innerworks/recipes``).
+
+    >>> (recipes_dir() / "quick.yaml").is_file()
+    True
+    """
+    return Path(str(files("innerworks").joinpath("recipes")))
 
 
 class TrainConfig(BaseModel):
@@ -106,7 +114,8 @@ def parse_recipe(raw: Any, source: str = "recipe") -> Recipe:
 
 
 def resolve_recipe_path(name_or_path: str | Path) -> Path:
-    """A recipe path, or a bare name looked up as ``configs/<name>.yaml`` (cwd first, then the repository).
+    """A recipe path, or the name of a built-in recipe (``quick``, ``synthetic/categorical3_gru``: a file
+    ``<name>.yaml`` under :func:`recipes_dir`).
 
     >>> resolve_recipe_path("quick").name
     'quick.yaml'
@@ -116,11 +125,10 @@ def resolve_recipe_path(name_or_path: str | Path) -> Path:
         if not p.is_file():
             raise ConfigError(f"{p}: recipe file not found")
         return p
-    for base in (Path.cwd() / "configs", _REPO_CONFIGS):
-        cand = base / f"{name_or_path}.yaml"
-        if cand.is_file():
-            return cand
-    raise ConfigError(f"{name_or_path}: no such recipe file or built-in recipe (looked in configs/)")
+    cand = recipes_dir() / f"{name_or_path}.yaml"
+    if cand.is_file():
+        return cand
+    raise ConfigError(f"{name_or_path}: no such recipe file or built-in recipe (`innerworks recipes` lists them)")
 
 
 def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
@@ -144,6 +152,16 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     if isinstance(raw, dict) and overrides:
         raw = {**raw, **{k: v for k, v in overrides.items() if v is not None}}
     return parse_recipe(raw, source=str(p))
+
+
+def builtin_recipes() -> list[str]:
+    """The names of the built-in recipes (what :func:`load_recipe` accepts besides a path).
+
+    >>> "synthetic/categorical3_gru" in builtin_recipes()
+    True
+    """
+    root = recipes_dir()
+    return sorted(p.relative_to(root).with_suffix("").as_posix() for p in root.rglob("*.yaml"))
 
 
 def recipe_to_yaml(recipe: Recipe) -> str:

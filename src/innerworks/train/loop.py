@@ -37,6 +37,7 @@ from innerworks.train.checkpoint import (
 )
 from innerworks.train.config import Recipe, recipe_to_yaml
 from innerworks.train.tasks import Task, get_task
+from innerworks.utils.device import resolve_device
 from innerworks.utils.io import atomic_write_text, read_json, write_json
 from innerworks.utils.provenance import provenance
 from innerworks.utils.seed import seed_everything
@@ -55,9 +56,7 @@ class TrainResult:
 
 
 def _device(name: str) -> torch.device:
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InnerworksError(f"device {name!r} requested but CUDA is not available on this machine")
-    return torch.device(name)
+    return resolve_device(name, option="device")
 
 
 def _evaluate(task: Task, model: nn.Module, dataset: Any, device: torch.device) -> dict[str, float]:

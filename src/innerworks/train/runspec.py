@@ -1,7 +1,7 @@
 """Runs inside a reproduction: a recipe reference plus overrides, turned into a validated :class:`Recipe`.
 
-Reproduction settings (``configs/repro/*.yaml``) list their training runs as :class:`RunSpec` entries, so the
-runs stay ordinary recipes and the settings stay YAML, not code.
+Reproduction settings (``innerworks/repro/settings/*.yaml``) list their training runs as :class:`RunSpec` entries, so
+the runs stay ordinary recipes and the settings stay YAML, not code.
 
 >>> r = build_recipe(RunSpec(recipe="quick", overrides={"train": {"steps": 5}}), "demo", seed=3)
 >>> r.name, r.seed, r.train.steps
@@ -25,7 +25,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class RunSpec(BaseModel):
-    """One training run: a recipe (path, or a name under ``configs/`` such as ``synthetic/categorical3_gru``) and
+    """One training run: a recipe (path, or a built-in name such as ``synthetic/categorical3_gru``) and
     overrides deep-merged into its ``data``/``model``/``train`` sections."""
 
     model_config = ConfigDict(extra="forbid")

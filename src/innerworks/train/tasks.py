@@ -1,8 +1,10 @@
 """Training tasks: what a recipe's ``task:`` field names.
 
 A :class:`Task` knows how to build its data and model from validated config sections, draw a training batch, compute
-the loss and evaluate. The training loop (:mod:`innerworks.train.loop`) is the same for all of them. Labs register
-their own tasks (``seq2seq`` in :mod:`innerworks.attention.task`, ``flipflop`` in :mod:`innerworks.dynamics.task`).
+the loss and evaluate. The training loop (:mod:`innerworks.train.loop`) is the same for all of them. Other packages
+add tasks as plugins: an entry point in the ``innerworks.tasks`` group (``name = "package.module:TaskClass"``) is
+loaded the first time a recipe names it, so the core never imports a lab (the labs declare theirs in
+``pyproject.toml``; a third-party package can do the same), and :func:`register_task` adds one at run time.
 
 >>> sorted(available_tasks())[:1]
 ['classification']
@@ -67,8 +69,14 @@ class Task(ABC):
 
 
 _REGISTRY: dict[str, type[Task]] = {}
-# Tasks that live in lab packages, imported on first use so the core does not depend on the labs.
-_LAZY = {"seq2seq": "innerworks.attention.task", "flipflop": "innerworks.dynamics.task"}
+ENTRY_POINT_GROUP = "innerworks.tasks"
+
+
+def _plugins() -> dict[str, Any]:
+    """Installed task plugins: entry point name -> entry point."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
 
 
 def register_task(cls: type[Task]) -> type[Task]:
@@ -88,11 +96,9 @@ def get_task(name: str) -> Task:
     Traceback (most recent call last):
     innerworks.errors.ConfigError: field 'task': unknown task 'nope'; expected one of classification, ...
     """
-    if name not in _REGISTRY and name in _LAZY:
-        try:
-            import_module(_LAZY[name])
-        except ModuleNotFoundError:
-            pass
+    if name not in _REGISTRY and name in (plugins := _plugins()):
+        cls = plugins[name].load()
+        _REGISTRY.setdefault(name, cls)
     if name not in _REGISTRY:
         raise ConfigError(f"field 'task': unknown task {name!r}; expected one of {', '.join(available_tasks())}")
     return _REGISTRY[name]()
@@ -100,7 +106,7 @@ def get_task(name: str) -> Task:
 
 def available_tasks() -> list[str]:
     """Names usable as ``task:`` in a recipe."""
-    return sorted(set(_REGISTRY) | set(_LAZY))
+    return sorted(set(_REGISTRY) | set(_plugins()))
 
 
 # The built-in classification task registers itself on import.

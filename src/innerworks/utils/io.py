@@ -103,3 +103,23 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InnerworksError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+
+
+def check_output_dir(path: str | os.PathLike, option: str = "--out") -> Path:
+    """Check, before any work starts, that ``path`` can be (or already is) a folder we may write into.
+
+    >>> import tempfile, pathlib
+    >>> f = pathlib.Path(tempfile.mkdtemp()) / "file.txt"; _ = f.write_text("x")
+    >>> check_output_dir(f)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    innerworks.errors.InnerworksError: --out .../file.txt: exists and is not a folder
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise InnerworksError(f"{option} {p}: exists and is not a folder")
+    parent = next((a for a in (p, *p.parents) if a.exists()), Path("."))
+    if not parent.is_dir():
+        raise InnerworksError(f"{option} {p}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK):
+        raise InnerworksError(f"{option} {p}: {parent} is not writable")
+    return p

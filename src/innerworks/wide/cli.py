@@ -3,7 +3,6 @@
 - ``innerworks wide predict SPEC``: the cluster graph and the predicted exponent s_C.
 - ``innerworks wide measure SPEC --widths 64,128,256 --samples S --activation A --depth d``: a width sweep.
 - ``innerworks wide list``: the named correlators.
-- ``innerworks repro wide [--quick] --out DIR``: every verification case of the notes, as claims.
 """
 
 from __future__ import annotations
@@ -15,8 +14,8 @@ import typer
 from innerworks.errors import InnerworksError
 
 
-def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None:
-    """Add the ``wide`` sub-app to ``app`` and the ``wide`` command to ``repro``."""
+def register(app: typer.Typer, analyze: typer.Typer) -> None:
+    """Add the ``wide`` sub-app to ``app``."""
     wide = typer.Typer(no_args_is_help=True, help="Wide-network correlation functions and their width scaling.")
     app.add_typer(wide, name="wide")
 
@@ -87,24 +86,3 @@ def register(app: typer.Typer, analyze: typer.Typer, repro: typer.Typer) -> None
             p = predict(name)
             zero = "  (≡ 0: odd m)" if p.is_zero else ""
             typer.echo(f"{name:18s} s_C={p.exponent:>3}{zero}  {c.title}\n{'':18s} {c.spec}")
-
-    @repro.command("wide")
-    def repro_cmd(
-        out: Path = typer.Option(..., "--out", help="output folder"),
-        quick: bool = typer.Option(False, "--quick", help="small widths and sample counts (CPU, a few minutes)"),
-        device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
-        seed: int | None = typer.Option(None, "--seed", help="override the recipe's seed"),
-        config: Path | None = typer.Option(None, "--config", help="a recipe YAML instead of configs/wide_*.yaml"),
-        quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
-    ) -> None:
-        """Reproduce the wide-network verification cases; write results.json, summary.md and figures (exit 1 unless
-        every claim passed)."""
-        from innerworks.wide.repro import run_wide_repro
-
-        result = run_wide_repro(out, quick=quick, device=device, seed=seed, config=config, progress=not quiet)
-        from innerworks.report.claims import outcome_lines
-
-        for line in outcome_lines(result, out):
-            typer.echo(line)
-        if not result.all_passed:  # like `repro integration` / `repro attention`: scripts can test the exit status
-            raise typer.Exit(1)

@@ -32,7 +32,7 @@ import torch
 from torch.func import grad
 
 from innerworks.errors import InnerworksError
-from innerworks.wide.estimate import HV, J, Workspace, auto_batch_size, default_dataset
+from innerworks.wide.estimators import HV, J, Workspace, auto_batch_size, default_dataset
 from innerworks.wide.networks import MLPConfig, Params, derive_seed, mlp_apply, sphere_points
 from innerworks.wide.sweep import SlopeFit, _progress, fit_loglog, parse_widths
 
@@ -260,7 +260,7 @@ def run_dynamics(widths: Sequence[int] | str, *, activation: str = "tanh", depth
     predictions' errors at ``t_max`` and the NTK drift at ``drift_time`` (the notes measure it at t = 0.5, §8.9);
     fit each against width.
 
-    Everything runs in float64. Training set: :func:`~innerworks.wide.estimate.default_dataset` (points on the
+    Everything runs in float64. Training set: :func:`~innerworks.wide.estimators.default_dataset` (points on the
     sphere |x|² = d_in, N(0,1) targets); ``n_test`` more points on the sphere are predicted too.
     """
     ws_list = parse_widths(widths) if isinstance(widths, str) else parse_widths(list(widths))

@@ -28,7 +28,7 @@ import torch
 
 from innerworks.errors import InnerworksError
 from innerworks.wide.cluster import Prediction, predict
-from innerworks.wide.estimate import Estimate, default_dataset, default_points, estimate_many, input_names
+from innerworks.wide.estimators import Estimate, default_dataset, default_points, estimate_many, input_names
 from innerworks.wide.networks import MLPConfig, derive_seed
 from innerworks.wide.spec import resolve
 
@@ -198,7 +198,7 @@ class SweepResult:
         correlator: the name or spec as given.
         config: the network settings (activation, depth, ...).
         widths: the widths measured.
-        estimates: one :class:`~innerworks.wide.estimate.Estimate` per width.
+        estimates: one :class:`~innerworks.wide.estimators.Estimate` per width.
         prediction: the cluster-graph prediction (with zero detection for this network).
         fit: the slope fit, or None for zeros.
         verdict: ``"zero"``, ``"consistent"``, ``"bound not tight"``, ``"exceeds bound"`` or ``"inconclusive"``.

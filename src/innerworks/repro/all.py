@@ -1,10 +1,11 @@
-"""``innerworks repro all``: run the three reproductions, write ``repro.json``, render one ``report.html``.
+"""``innerworks repro all``: run every registered reproduction, write ``repro.json``, render one ``report.html``.
 
-Each stage is a function ``run_<stage>_repro(out, quick, device, seed, progress) -> ReproResult`` in its lab. A stage
-that raises is recorded as failed and the others still run. On a multi-core CPU the stages run side by side in
-worker processes (one torch thread each), which is what keeps the quick reproduction within minutes on 2 cores.
+The stages are the labs of :data:`innerworks.repro.registry.LABS`, each run with
+:func:`innerworks.repro.base.reproduce`. A stage that raises is recorded as failed and the others still run. On a
+multi-core CPU the stages run side by side in worker processes (one torch thread each), which is what keeps the
+quick reproduction within minutes on 2 cores.
 
->>> [s.name for s in STAGES]
+>>> [s.name for s in LABS]
 ['integration', 'attention', 'wide']
 """
 
@@ -15,36 +16,18 @@ import os
 import time
 import traceback
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from innerworks.errors import InnerworksError
+from innerworks.repro.base import ReproOptions, check_options, reproduce
+from innerworks.repro.claims import source_counts
+from innerworks.repro.registry import LABS, LabEntry
 from innerworks.utils.io import write_json
 from innerworks.utils.provenance import provenance
 from innerworks.utils.workers import run_in_workers
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One reproduction: its name, and the module + function that runs it."""
-
-    name: str
-    module: str
-    function: str
-
-    def load(self) -> Any:
-        """The stage's ``run_*_repro`` function."""
-        return getattr(import_module(self.module), self.function)
-
-
-STAGES = (
-    Stage("integration", "innerworks.dynamics.repro", "run_integration_repro"),
-    Stage("attention", "innerworks.attention.repro", "run_attention_repro"),
-    Stage("wide", "innerworks.wide.repro", "run_wide_repro"),
-)
 
 
 @dataclass
@@ -62,7 +45,7 @@ class ReproAllResult:
         return ok and all(c.get("passed") is True for r in self.results for c in r.get("claims", []))
 
 
-def _run_stage(stage: Stage, out: Path, quick: bool, device: str, seed: int, progress: bool,
+def _run_stage(stage: LabEntry, out: Path, quick: bool, device: str, seed: int, progress: bool,
                threads: int | None, log: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run one stage (in this process or a worker); never raises. Returns (record, results-dict)."""
     import torch
@@ -82,7 +65,8 @@ def _run_stage(stage: Stage, out: Path, quick: bool, device: str, seed: int, pro
         log_cm.enter_context(contextlib.redirect_stderr(fh))
     with log_cm:
         try:
-            result = stage.load()(stage_dir, quick=quick, device=device, seed=seed, progress=progress)
+            result = reproduce(stage.load(), ReproOptions(out=stage_dir, quick=quick, device=device, seed=seed,
+                                                          progress=progress))
             results = {"stage": stage.name, **result.to_dict()}
         except Exception as exc:  # a failing stage must not stop the others
             record.update(status="failed", error=f"{type(exc).__name__}: {exc}")
@@ -94,7 +78,7 @@ def _run_stage(stage: Stage, out: Path, quick: bool, device: str, seed: int, pro
 
 def run_all(out: str | Path, quick: bool = True, device: str = "cpu", seed: int = 0,
             stages: list[str] | None = None, jobs: int | None = None, progress: bool = True,
-            console: Console | None = None, registry: tuple[Stage, ...] = STAGES) -> ReproAllResult:
+            console: Console | None = None, registry: tuple[LabEntry, ...] = LABS) -> ReproAllResult:
     """Run the selected stages (default all) into ``out/<stage>/``, then write ``repro.json`` and ``report.html``.
 
     Args:
@@ -105,7 +89,7 @@ def run_all(out: str | Path, quick: bool = True, device: str = "cpu", seed: int 
         stages: subset of stage names.
         jobs: stages run at once; default: one per CPU core on ``cpu`` (at most the number of stages), 1 on cuda.
         progress: show progress.
-        registry: the stages to choose from (default :data:`STAGES`).
+        registry: the stages to choose from (default :data:`~innerworks.repro.registry.LABS`).
 
     >>> run_all("/tmp/x", stages=["nope"])  # doctest: +IGNORE_EXCEPTION_DETAIL
     Traceback (most recent call last):
@@ -118,6 +102,7 @@ def run_all(out: str | Path, quick: bool = True, device: str = "cpu", seed: int 
         if name not in names:
             raise InnerworksError(f"unknown stage {name!r}; expected {', '.join(names)}")
     todo = [s for s in registry if s.name in chosen]
+    check_options(ReproOptions(out=Path(out), device=device))
     if jobs is None:
         jobs = 1 if device.startswith("cuda") else max(1, min(len(todo), os.cpu_count() or 1))
     out = Path(out)
@@ -141,6 +126,7 @@ def run_all(out: str | Path, quick: bool = True, device: str = "cpu", seed: int 
         "stages": records, "provenance": provenance(),
         "config": {"quick": quick, "device": device, "seed": seed, "stages": chosen, "jobs": jobs},
         "seed": seed, "device": device, "quick": quick, "total_wall_time_s": round(time.perf_counter() - t_all, 2),
+        "counts": source_counts(c for r in results for c in r.get("claims", [])),
     })
     from innerworks.report.html import print_claims_table, render_report
 

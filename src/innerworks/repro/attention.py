@@ -1,7 +1,8 @@
 """``innerworks repro attention``: train the attention lab's models, decompose their attention, check each claim.
 
-Settings come from a YAML file (``configs/repro/attention_quick.yaml`` or ``attention_full.yaml``; ``config=`` picks
-another): which runs to train (each a ``task: seq2seq`` recipe from ``configs/attention/`` plus overrides) and how
+Settings come from a YAML file (``attention_quick.yaml`` or ``attention_full.yaml`` in ``innerworks/repro/settings``;
+``--config`` picks another): which runs to train (each a ``task: seq2seq`` recipe such as ``attention/escan_aed`` plus
+overrides) and how
 many test rows to analyse. Every run is trained with the shared :func:`innerworks.train.train` into
 ``out/runs/<name>/`` (an existing finished run with the same recipe is reused), analysed with
 :func:`innerworks.attention.analyze.analyze_model` (``out/runs/<name>/analysis.json``, figures in
@@ -12,8 +13,8 @@ Run names the claims read: ``one_to_one_{ved,aed,ao,transformer}``, ``escan_{aed
 ``sort_<arch>``, ``translation_<arch>``. A claim whose runs are not in the configuration is reported with
 ``passed: null``.
 
-Claims and their rules. The thresholds are fixed here, from the notes (``shared/papers/attention.md`` §5) and the
-issue text, before anything was measured; they are never tuned to the results:
+Claims and their rules. The thresholds (:data:`THRESHOLDS`) are fixed from the notes (``shared/papers/attention.md``
+§5) and the issue text, before anything was measured; they are never tuned to the results:
 
 - ``one_to_one_accuracy``: VED, AED and AO all reach test phrase accuracy >= 0.99 (issue: ">= 99%"; notes' dev run:
   100% for all three).
@@ -41,41 +42,54 @@ issue text, before anything was measured; they are never tuned to the results:
   last cross-attention, on its projected queries/keys, averaged over heads (the quick transformer has one head, so
   head-by-head and head-averaged coincide); the summary claim passes when every transformer claim passes.
 
->>> load_config(quick=True).name
+>>> AttentionReproduction().load_settings(quick=True).name
 'attention'
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from rich.console import Console
 
 from innerworks.attention.analyze import INPUT_DRIVEN_TERMS, RunAnalysis, analyze_model
-from innerworks.errors import InnerworksError
-from innerworks.report.claims import Claim, ReproResult, claims_markdown, write_results
-from innerworks.train.run import training_timing
-from innerworks.train.runspec import RunSpec, check_run_names, load_settings
-from innerworks.train.runspec import build_recipe as _build_recipe
-from innerworks.utils.io import atomic_write_text
+from innerworks.repro.base import Context, LabOutcome, Reproduction
+from innerworks.repro.claims import Claim, Source, Thresholds
+from innerworks.train.runspec import RunSpec, check_run_names
 
-_CONFIGS = Path(__file__).resolve().parents[3] / "configs"
+THRESHOLDS = Thresholds(
+    accuracy_min=(0.99, "issue: '>= 99%' phrase accuracy on one-to-one (notes' dev run: 100%)"),
+    mumu_min=(0.7, "issue: μE·μD dominates with a dot ratio > 0.7 (dev run 0.80)"),
+    diagonal_min=(0.9, "temporal-only attention peaks at t = s; 10% slack for the last, ragged steps"),
+    chiE_muD_factor=(3.0, "issue: AO's χE·μD share is 'several times' AED's (dev run 0.109 vs 0.010)"),
+    chiE_muD_floor=(0.03, "a floor so that two near-zero shares cannot pass on noise"),
+    lag_pearson_min=(0.8, "the temporal lag rises with eSCAN's mean offset (dev offsets 0.3 -> 3.1)"),
+    lag_mean_abs_diff_max=(1.0, "an integer argmax allows rounding plus occasional one-step misses, not a constant "
+                                "lag"),
+    input_share_factor=(2.0, "issue: the input-driven share is 'much larger' than on one-to-one"),
+)
+T = THRESHOLDS
+ACCURACY_MIN = T.accuracy_min
+MUMU_MIN = T.mumu_min
+DIAGONAL_MIN = T.diagonal_min
+CHI_E_MU_D_FACTOR = T.chiE_muD_factor
+CHI_E_MU_D_FLOOR = T.chiE_muD_floor
+LAG_PEARSON_MIN = T.lag_pearson_min
+LAG_MEAN_ABS_DIFF_MAX = T.lag_mean_abs_diff_max
+INPUT_SHARE_FACTOR = T.input_share_factor
 
-# ---- claim thresholds (fixed before measuring; see the module docstring) -------------------------------------------
-ACCURACY_MIN = 0.99
-MUMU_MIN = 0.7
-DIAGONAL_MIN = 0.9
-CHI_E_MU_D_FACTOR = 3.0
-CHI_E_MU_D_FLOOR = 0.03
-LAG_PEARSON_MIN = 0.8
-LAG_MEAN_ABS_DIFF_MAX = 1.0
-INPUT_SHARE_FACTOR = 2.0
+SOURCES = {
+    "*_transformer": (Source.EXTENSION, "transformers are not in the paper; same rules on the last cross-attention"),
+    "transformer_findings_hold": (Source.EXTENSION, "transformers are not in the paper"),
+    "escan_chiE_muD_ao_vs_aed": (Source.EXTENSION, "no number for any term share is confirmed"),
+    "sort_input_share_*": (Source.EXTENSION, "no sorting task is confirmed in the paper"),
+    "one_to_one_*": (Source.PAPER, "NeurIPS 2021 abstract and summaries"),
+    "escan_lag_follows_offset_*": (Source.PAPER, "NeurIPS 2021: temporal-offset analysis of eSCAN"),
+    "translation_input_share_*": (Source.PAPER, "NeurIPS 2021 abstract: task-dependent reliance on input"),
+}
 
 NOTES = "shared/papers/attention.md"
 
@@ -96,7 +110,7 @@ class AnalysisSettings(_Strict):
 
 
 class AttentionReproConfig(_Strict):
-    """A ``repro attention`` settings file (see ``configs/repro/attention_quick.yaml``)."""
+    """A ``repro attention`` settings file (see ``innerworks/repro/settings/attention_quick.yaml``)."""
 
     name: str = "attention"
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
@@ -106,32 +120,6 @@ class AttentionReproConfig(_Strict):
     @classmethod
     def _names(cls, v: dict[str, RunSpec]) -> dict[str, RunSpec]:
         return check_run_names(v)
-
-
-def load_config(path: str | Path | None = None, quick: bool = True) -> AttentionReproConfig:
-    """Read and validate a settings file; default ``configs/repro/attention_quick.yaml`` (or ``_full``).
-
-    >>> sorted(load_config(quick=False).runs)[:2]
-    ['escan_aed', 'escan_ao']
-    """
-    p = Path(path) if path is not None else _CONFIGS / "repro" / ("attention_quick.yaml" if quick
-                                                                  else "attention_full.yaml")
-    cfg = load_settings(p, AttentionReproConfig)
-    cfg_path = p.resolve()
-    for name, spec in cfg.runs.items():  # fail fast: every recipe must load before anything trains
-        build_recipe(spec, name, 0, base=cfg_path.parent)
-    return cfg
-
-
-def build_recipe(spec: RunSpec, name: str, seed: int, base: Path | None = None) -> Any:
-    """The validated recipe of one run (see :func:`innerworks.train.runspec.build_recipe`), restricted to the tasks
-    this reproduction trains.
-
-    >>> r = build_recipe(RunSpec(recipe="attention/one_to_one_aed", overrides={"train": {"steps": 5}}), "x", 3)
-    >>> r.name, r.seed, r.train.steps
-    ('x', 3, 5)
-    """
-    return _build_recipe(spec, name, seed, base=base, tasks=("seq2seq",), lab="repro attention")
 
 
 # ---------------------------------------------------------------------------------------------------------- claims
@@ -371,8 +359,8 @@ def _summary_figures(out: Path, runs: dict[str, RunAnalysis]) -> list[str]:
     return names
 
 
-def _results_markdown(result: ReproResult, runs: dict[str, RunAnalysis], timings: dict[str, Any]) -> str:
-    lines = [claims_markdown(result), "## Runs", "",
+def _runs_markdown(runs: dict[str, RunAnalysis], timings: dict[str, Any]) -> str:
+    lines = ["## Runs", "",
              "| run | task | arch | phrase acc. | word acc. | μE·μD ratio | input-driven share | diagonal | train s |",
              "|---|---|---|---|---|---|---|---|---|"]
 
@@ -388,85 +376,35 @@ def _results_markdown(result: ReproResult, runs: dict[str, RunAnalysis], timings
     return "\n".join(lines) + "\n"
 
 
-def stage_recipes(quick: bool = True, seed: int = 0,
-                  config: str | Path | None = None) -> tuple[AttentionReproConfig, dict[str, Any]]:
-    """The settings and every run's validated recipe, in training order.
+class AttentionReproduction(Reproduction):
+    """The attention paper's findings: temporal and input-driven parts of hidden states and attention scores."""
 
-    >>> cfg, recipes = stage_recipes(quick=True)
-    >>> list(recipes) == list(cfg.runs)
-    True
-    """
-    cfg_path = Path(config) if config is not None else None
-    cfg = load_config(cfg_path, quick=quick)
-    base = cfg_path.resolve().parent if cfg_path is not None else _CONFIGS / "repro"
-    return cfg, {name: build_recipe(spec, name, seed, base=base) for name, spec in cfg.runs.items()}
+    name = "attention"
+    title = "the attention paper's findings (encoder-decoder attention)"
+    Settings = AttentionReproConfig
+    thresholds = THRESHOLDS
+    sources = SOURCES
+    tasks = ("seq2seq",)
 
-
-def run_attention_repro(out: str | Path, quick: bool = True, device: str = "cpu", seed: int = 0,
-                        progress: bool = True, config: str | Path | None = None, jobs: int = 1) -> ReproResult:
-    """Train every configured run, analyse it, check the claims; write ``results.json``, ``summary.md``,
-    ``runs/<name>/`` (run directories with ``analysis.json``) and ``figures/`` into ``out``.
-
-    Args:
-        out: output folder (created). Finished runs already in ``out/runs`` with the same recipe are reused.
-        quick: ``configs/repro/attention_quick.yaml`` (CPU, a few minutes) instead of ``attention_full.yaml``.
-        device: ``cpu`` or ``cuda`` for training (the analysis runs on the CPU).
-        seed: one seed for every run (data, initialisation, batches).
-        progress: rich progress bars.
-        config: a settings file instead of the built-in ones.
-        jobs: train this many runs at once in worker processes (:func:`innerworks.train.parallel.train_many`)
-            before analysing them one by one; ``1`` trains each just before its analysis.
-    """
-    t0 = time.perf_counter()
-    cfg_path = Path(config) if config is not None else None
-    cfg, recipes = stage_recipes(quick=quick, seed=seed, config=config)
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InnerworksError(f"--device {device}: CUDA is not available on this machine")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    console = Console(stderr=True, quiet=not progress)
-    from innerworks.train import train
-
-    if jobs != 1:
-        from innerworks.train.parallel import train_many
-
-        train_many(recipes, out / "runs", device=device, jobs=jobs, progress=progress)
-    runs: dict[str, RunAnalysis] = {}
-    timings: dict[str, dict[str, float]] = {}
-    a = cfg.analysis
-    for i, (name, recipe) in enumerate(recipes.items(), 1):
-        console.print(f"[bold]attention[/] [{i}/{len(recipes)}] {name}: train")
-        t1 = time.perf_counter()
-        trained = train(recipe, out / "runs" / name, resume=True, device=device, progress=progress)
-        t2 = time.perf_counter()
-        console.print(f"[bold]attention[/] [{i}/{len(recipes)}] {name}: analyse "
-                      f"(test phrase accuracy {trained.metrics['test']['phrase_accuracy']:.3f})")
-        runs[name] = analyze_model(trained.model, trained.data.test, name=name, metrics=trained.metrics["test"],
-                                   out=out / "runs" / name, fig_out=out, n_eval=a.n_eval, batch_size=a.batch_size,
-                                   k=a.k, n_view=a.n_view, progress=progress)
-        timings[name] = {**training_timing(trained.run_dir, t2 - t1, device),
-                         "analysis_wall_s": round(time.perf_counter() - t2, 2)}
-    figures = [f for r in runs.values() for f in r.figures] + _summary_figures(out, runs)
-    claims = check_claims(runs, figures)
-    extra = {
-        "config": {"quick": quick, "device": device, "seed": seed, "settings": cfg.model_dump(mode="json"),
-                   "settings_file": str(cfg_path or _CONFIGS / "repro" / ("attention_quick.yaml" if quick
-                                                                           else "attention_full.yaml"))},
-        "thresholds": {"accuracy_min": ACCURACY_MIN, "mumu_min": MUMU_MIN, "diagonal_min": DIAGONAL_MIN,
-                       "chiE_muD_factor": CHI_E_MU_D_FACTOR, "chiE_muD_floor": CHI_E_MU_D_FLOOR,
-                       "lag_pearson_min": LAG_PEARSON_MIN, "lag_mean_abs_diff_max": LAG_MEAN_ABS_DIFF_MAX,
-                       "input_share_factor": INPUT_SHARE_FACTOR},
-        "accuracies": {n: r.metrics for n, r in runs.items()},
-        "runs": {n: {"dir": f"runs/{n}", "task": r.task, "arch": r.arch, "metrics": r.metrics,
-                     "summary": r.summary, "timing": timings[n], "analysis_json": f"runs/{n}/analysis.json",
-                     "analysis": r.to_dict()["analysis"]} for n, r in runs.items()},
-    }
-    result = ReproResult(cfg.name, claims, extra=extra, figures=[f"figures/{f}.png" for f in figures])
-    result.wall_time_s = round(time.perf_counter() - t0, 2)
-    write_results(out, result)
-    atomic_write_text(out / "summary.md", _results_markdown(result, runs, timings))
-    return result
+    def reproduce(self, settings: AttentionReproConfig, ctx: Context) -> LabOutcome:
+        """Train (or reuse) and decompose every run, draw the summary figures, check the claims."""
+        a = settings.analysis
+        runs: dict[str, RunAnalysis] = {}
+        for name, _recipe, trained in ctx.trained_runs():
+            runs[name] = analyze_model(trained.model, trained.data.test, name=name, metrics=trained.metrics["test"],
+                                       out=ctx.out / "runs" / name, fig_out=ctx.out, n_eval=a.n_eval,
+                                       batch_size=a.batch_size, k=a.k, n_view=a.n_view, progress=ctx.options.progress)
+        figures = [f for r in runs.values() for f in r.figures] + _summary_figures(ctx.out, runs)
+        claims = check_claims(runs, figures)
+        extra = {
+            "accuracies": {n: r.metrics for n, r in runs.items()},
+            "runs": {n: {"dir": f"runs/{n}", "task": r.task, "arch": r.arch, "metrics": r.metrics,
+                         "summary": r.summary, "timing": ctx.timings.get(n, {}),
+                         "analysis_json": f"runs/{n}/analysis.json", "analysis": r.to_dict()["analysis"]}
+                     for n, r in runs.items()},
+        }
+        return LabOutcome(claims, extra, [f"figures/{f}.png" for f in figures],
+                          notes=_runs_markdown(runs, ctx.timings))
 
 
-__all__ = ["AttentionReproConfig", "RunSpec", "build_recipe", "check_claims", "load_config", "run_attention_repro",
-           "stage_recipes"]
+__all__ = ["THRESHOLDS", "AttentionReproConfig", "AttentionReproduction", "check_claims"]

@@ -1,9 +1,10 @@
 """``innerworks repro integration``: train what the integration claims need, analyse each run, check each claim.
 
-Settings come from a YAML file (``configs/repro/integration_quick.yaml`` or ``integration_full.yaml``; ``config=``
-picks another): the analysis settings (:class:`~innerworks.dynamics.analyze.AnalysisSettings`), the runs (each a
-recipe from ``configs/`` plus overrides) and the word-count-only checks (datasets too small to train on). Every run is
-trained with the shared :func:`innerworks.train.train` into ``out/runs/<name>/`` (a finished run with the same recipe
+Settings come from a YAML file (``integration_quick.yaml`` or ``integration_full.yaml`` in
+``innerworks/repro/settings``; ``--config`` picks another): the analysis settings
+(:class:`~innerworks.dynamics.analyze.AnalysisSettings`), the runs (each a built-in recipe plus overrides) and the
+word-count-only checks (datasets too small to train on). Every run is trained
+with the shared :func:`innerworks.train.train` into ``out/runs/<name>/`` (a finished run with the same recipe
 is reused), analysed with :func:`innerworks.dynamics.analyze.analyze_model` (``out/runs/<name>/analysis.json``,
 figures in ``out/figures/``), and the claims below are checked. ``results.json`` (the shared claims format),
 ``summary.md`` and the figures are written into ``out``.
@@ -12,26 +13,19 @@ What a run contributes is read from its recipe: ``task: flipflop`` (by cell), sy
 classes, synthetic ``ordered`` data, or a natural corpus (``ag_news``, ``sst5``). A claim with no runs in the
 configuration is reported with ``passed: null``; a claim that needs two cell types and has fewer fails.
 
-Claims and their rules. The thresholds are fixed here, from the notes (``shared/papers/integration.md``) and the
-issue text, before anything was measured; they are never tuned to the results. Every dimension is the number of
+Claims and their rules. The thresholds (:data:`THRESHOLDS`) are fixed from the notes
+(``shared/papers/integration.md``) and the issue text, before anything was measured; they are never tuned to the
+results. Every dimension is the number of
 principal components reaching 95% of the variance ("N−1 dimensions ... explaining 95% of the variance", notes §3),
 measured on the attractor manifold at zero input, never on all visited states (notes §8; the all-states figure is
 reported beside it in ``details``). A dimension claim about k dimensions needs at least k + 2 points (n points span
 at most n − 1 dimensions, so fewer could never show more than k): with fewer the measurement cannot test the claim,
 and the claim fails as "not resolvable".
 
-The manifold's points: the certified fixed points plus stalled slow points (notes §8's protocol; fixed in session 1
-before measuring), without points beyond FixedPointFinder's outlier distance (10 × the visited states' mean distance
-from their centroid; added in session 2 after a faster solver returned a stalled point at norm 54 on the 3-class UGRNN,
-where saturated update gates make every state slow and whose inclusion made that run's set 1-D). Session 2 tried the
-authors' slow points (notes §3; :mod:`innerworks.dynamics.slow_points`) as the measured set, because a trained
-classifier has few exact roots (1-4 on AG News and SST-5), and measured seven synthetic runs with it. Its 95% dimension
-was N − 1 on only one of them (2-class GRU 2, 3-class GRU 3 and UGRNN 5, 4-class GRU 3, 5-class UGRNN 7, ordered GRU 3
-and UGRNN 5), while its participation ratio stayed near N − 1 (1.13, 2.21, 2.42, 3.25, 4.62): at the authors' tolerance
-the cloud is about a token step thick, and that thickness holds 5-10% of the variance, so the 95% count measures the
-tolerance. The switch was undone and the fixed-point set stays the measured one (this choice was made after seeing those
-seven values, and is reported as such); every run's details report the slow points' dimension and participation ratio
-beside it (``slow_point_dimension``, ``slow_point_participation_ratio``).
+The manifold's points: the certified fixed points plus stalled slow points, without points beyond FixedPointFinder's
+outlier distance (10 × the visited states' mean distance from their centroid). The authors' slow points are
+reported beside them in every run's details; why the fixed-point set and not the slow points is the measured set is
+recorded in ``docs/dynamics.md``.
 
 - ``flipflop_tanh_lattice``: a trained 3-bit tanh flip-flop has exactly 8 stable fixed points and 12/6/1 with 1/2/3
   unstable modes, every one certified (``‖F(h) − h‖ < 1e-8``) (issue part 6).
@@ -54,44 +48,57 @@ beside it (``slow_point_dimension``, ``slow_point_participation_ratio``).
 - ``wordcount_match_<family>`` (categorical, ordered, ag_news, sst5): the word-count prediction's dimension (class ×
   word matrix, 95% variance) equals the measured fixed-point dimension (95% variance) for every run of the family.
 
->>> load_config(quick=True).name
+>>> IntegrationReproduction().load_settings(quick=True).name
 'integration'
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from rich.console import Console
 
 from innerworks.data.types import TextDataset
 from innerworks.dynamics.analyze import AnalysisSettings, RunAnalysis, analyze_model, lattice_counts
 from innerworks.dynamics.figures import dimension_figure
-from innerworks.errors import InnerworksError
-from innerworks.report.claims import Claim, ReproResult, claims_markdown, write_results
-from innerworks.train.run import training_timing
-from innerworks.train.runspec import RunSpec, check_run_names, load_settings
-from innerworks.train.runspec import build_recipe as _build_recipe
-from innerworks.utils.io import atomic_write_text
+from innerworks.repro.base import Context, LabOutcome, Reproduction
+from innerworks.repro.claims import Claim, Source, Thresholds
+from innerworks.train.runspec import RunSpec, check_run_names
 
-_CONFIGS = Path(__file__).resolve().parents[3] / "configs"
 NOTES = "shared/papers/integration.md"
 
-# ---- claim thresholds (fixed before measuring; see the module docstring) -------------------------------------------
-VARIANCE = 0.95                      # the dimension is read at 95% of the variance (notes §3)
-TRIANGLE_MAX_DEVIATION_DEG = 5.0     # issue: readout angles within 5° of 120°
-LINE_DIM = 1
-LINE_ALIGNMENT_MIN = 1 / math.sqrt(2)
-AG_NEWS_DIM = 3
-ORDERED_REVIEWS_MAX_DIM = 2
-MIN_CELL_TYPES = 2                   # issue: each claim across at least two cell types
-CERT_TOL = 1e-8
+THRESHOLDS = Thresholds(
+    variance=(0.95, "notes §3: 'N−1 dimensions ... explaining 95% of the variance'"),
+    triangle_max_deviation_deg=(5.0, "issue: every readout angle within 5° of 120°"),
+    line_dimension=(1, "a line attractor is one-dimensional"),
+    line_alignment_min=(1 / math.sqrt(2), "closer to parallel than perpendicular; a random direction gives ~0.1"),
+    ag_news_dimension=(3, "notes §8: top 3 PCs hold 98% of the variance, the 4th 1.1%"),
+    ordered_reviews_max_dimension=(2, "issue: 5-class ordered reviews give a low-dimensional manifold"),
+    min_cell_types=(2, "issue: each claim holds across at least two cell types"),
+    certificate=(1e-8, "a fixed point is certified when |F(h) − h| < 1e-8 in float64"),
+)
+T = THRESHOLDS
+VARIANCE = T.variance
+TRIANGLE_MAX_DEVIATION_DEG = T.triangle_max_deviation_deg
+LINE_DIM = T.line_dimension
+LINE_ALIGNMENT_MIN = T.line_alignment_min
+AG_NEWS_DIM = T.ag_news_dimension
+ORDERED_REVIEWS_MAX_DIM = T.ordered_reviews_max_dimension
+MIN_CELL_TYPES = T.min_cell_types
+
+SOURCES = {
+    "flipflop_*": (Source.EXTENSION, "3-bit flip-flop (Sussillo & Barak 2013): a check of the fixed-point finder"),
+    "categorical_dim_n*": (Source.PAPER, "ICLR 2021 abstract"),
+    "categorical3_triangle": (Source.AUTHOR_CODE, "ramasesh/rnn_dynamics readout geometry"),
+    "ordered_line_attractor": (Source.PAPER, "ICLR 2021 abstract; notes §6"),
+    "ag_news_dim": (Source.PAPER, "notes §8 (AG News, 4 classes)"),
+    "sst5_dim": (Source.EXTENSION, "SST-5 stands in for the paper's Yelp-5/Amazon-5"),
+    "yelp5_wordcount_dim": (Source.PAPER, "ICLR 2021 abstract (word-count prediction)"),
+    "wordcount_match_*": (Source.PAPER, "ICLR 2021 abstract (word-count prediction)"),
+}
 
 
 class _Strict(BaseModel):
@@ -101,7 +108,7 @@ class _Strict(BaseModel):
 
 
 class IntegrationReproConfig(_Strict):
-    """A ``repro integration`` settings file (see ``configs/repro/integration_quick.yaml``)."""
+    """A ``repro integration`` settings file (see ``innerworks/repro/settings/integration_quick.yaml``)."""
 
     name: str = "integration"
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
@@ -113,36 +120,6 @@ class IntegrationReproConfig(_Strict):
     @classmethod
     def _names(cls, v: dict[str, RunSpec]) -> dict[str, RunSpec]:
         return check_run_names(v)
-
-
-def config_path(quick: bool) -> Path:
-    """The built-in settings file."""
-    return _CONFIGS / "repro" / ("integration_quick.yaml" if quick else "integration_full.yaml")
-
-
-def load_config(path: str | Path | None = None, quick: bool = True) -> IntegrationReproConfig:
-    """Read and validate a settings file (default ``configs/repro/integration_quick.yaml`` or ``_full``); every
-    recipe is validated before anything trains.
-
-    >>> sorted(load_config(quick=False).runs)[:2]
-    ['ag_news_gru', 'ag_news_lstm']
-    """
-    p = Path(path) if path is not None else config_path(quick)
-    cfg = load_settings(p, IntegrationReproConfig)
-    for name, spec in cfg.runs.items():
-        build_recipe(spec, name, 0, base=p.resolve().parent)
-    return cfg
-
-
-def build_recipe(spec: RunSpec, name: str, seed: int, base: Path | None = None) -> Any:
-    """The validated recipe of one run (see :func:`innerworks.train.runspec.build_recipe`), restricted to the tasks
-    this reproduction trains.
-
-    >>> r = build_recipe(RunSpec(recipe="flipflop/tanh16", overrides={"train": {"steps": 5}}), "x", 3)
-    >>> r.name, r.seed, r.train.steps
-    ('x', 3, 5)
-    """
-    return _build_recipe(spec, name, seed, base=base, tasks=("classification", "flipflop"), lab="repro integration")
 
 
 # ------------------------------------------------------------------------------------------------------- roles
@@ -158,7 +135,8 @@ class RunRole:
 def run_role(recipe: Any) -> RunRole:
     """Read a run's role from its recipe.
 
-    >>> run_role(build_recipe(RunSpec(recipe="synthetic/categorical3_gru"), "x", 0))
+    >>> from innerworks.train.config import load_recipe
+    >>> run_role(load_recipe("synthetic/categorical3_gru"))
     RunRole(family='categorical', cell='gru', num_classes=3)
     """
     cell = str(recipe.model.get("cell", "gru" if recipe.task == "classification" else "vanilla"))
@@ -493,12 +471,11 @@ def _dimension_rows(records: dict[str, RunRecord]) -> list[dict[str, Any]]:
     return rows
 
 
-def _summary_markdown(result: ReproResult, records: dict[str, RunRecord], checks: dict[str, Any]) -> str:
-    lines = [claims_markdown(result).rstrip(), ""]
-    lines += [f"Thresholds were fixed before measuring (see `innerworks.dynamics.repro`; notes: `{NOTES}`). Dimensions "
-              f"are PCs reaching {VARIANCE:.0%} of the variance of the certified fixed points (+ stalled slow points) "
-              "at zero input; the authors' slow points and all visited states are shown beside it, never in its "
-              "place.", "",
+def _summary_notes(claims: list[Claim], records: dict[str, RunRecord], checks: dict[str, Any]) -> str:
+    lines = [f"Thresholds were fixed before measuring (see `innerworks.repro.integration`; notes: `{NOTES}`). "
+              f"Dimensions are PCs reaching {VARIANCE:.0%} of the variance of the certified fixed points "
+              "(+ stalled slow points) at zero input; the authors' slow points and all visited states are shown "
+              "beside it, never in its place.", "",
               "| run | cell | test acc. | fixed pts | dim (fixed pts) | slow pts | dim (slow pts) | "
               "dim (all states) | predicted (word counts) | train s | analysis s |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -520,7 +497,7 @@ def _summary_markdown(result: ReproResult, records: dict[str, RunRecord], checks
                      f"dimension {c['dimensions'][str(VARIANCE)]} at 95% (variance {c['explained'][:4]}); training "
                      f"split alone ({c['train_split_only']['n_documents']} documents): "
                      f"{c['train_split_only']['dimensions'][str(VARIANCE)]}.")
-    failed = [c for c in result.claims if c.passed is False]
+    failed = [c for c in claims if c.passed is False]
     if failed:
         lines += ["", "## Claims that did not pass", ""]
         for c in failed:
@@ -528,94 +505,47 @@ def _summary_markdown(result: ReproResult, records: dict[str, RunRecord], checks
     return "\n".join(lines) + "\n"
 
 
-def stage_recipes(quick: bool = True, seed: int = 0,
-                  config: str | Path | None = None) -> tuple[IntegrationReproConfig, dict[str, Any]]:
-    """The settings and every run's validated recipe, in training order.
+class IntegrationReproduction(Reproduction):
+    """The integration papers' findings: fixed-point manifolds of recurrent text classifiers and flip-flops."""
 
-    >>> cfg, recipes = stage_recipes(quick=True)
-    >>> list(recipes) == list(cfg.runs)
-    True
-    """
-    cfg_path = Path(config) if config is not None else config_path(quick)
-    cfg = load_config(cfg_path, quick=quick)
-    base = cfg_path.resolve().parent
-    return cfg, {name: build_recipe(spec, name, seed, base=base) for name, spec in cfg.runs.items()}
+    name = "integration"
+    title = "the integration papers' findings (recurrent text classifiers)"
+    Settings = IntegrationReproConfig
+    thresholds = THRESHOLDS
+    sources = SOURCES
+    tasks = ("classification", "flipflop")
 
-
-def run_integration_repro(out: str | Path, quick: bool = True, device: str = "cpu", seed: int = 0,
-                          progress: bool = True, config: str | Path | None = None, jobs: int = 1) -> ReproResult:
-    """Train every configured run, analyse it, check the claims; write ``results.json``, ``summary.md``,
-    ``runs/<name>/`` (run directories with ``analysis.json``) and ``figures/`` into ``out``.
-
-    Args:
-        out: output folder (created). Finished runs already in ``out/runs`` with the same recipe are reused.
-        quick: ``configs/repro/integration_quick.yaml`` (CPU, a few minutes) instead of ``integration_full.yaml``.
-        device: ``cpu`` or ``cuda`` for training (the analysis runs on the CPU in float64).
-        seed: one seed for every run (data, initialisation, batches, fixed-point starts).
-        progress: rich progress output.
-        config: a settings file instead of the built-in ones.
-        jobs: train this many runs at once in worker processes (:func:`innerworks.train.parallel.train_many`)
-            before analysing them one by one; ``1`` trains each just before its analysis.
-    """
-    t0 = time.perf_counter()
-    cfg_path = Path(config) if config is not None else config_path(quick)
-    cfg, recipes = stage_recipes(quick=quick, seed=seed, config=cfg_path)
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InnerworksError(f"--device {device}: CUDA is not available on this machine")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    console = Console(stderr=True, quiet=not progress)
-    from innerworks.train import train
-
-    settings = cfg.analysis.model_copy(update={"seed": cfg.analysis.seed + seed})
-    if jobs != 1:
-        from innerworks.train.parallel import train_many
-
-        train_many(recipes, out / "runs", device=device, jobs=jobs, progress=progress)
-    records: dict[str, RunRecord] = {}
-    for i, (name, recipe) in enumerate(recipes.items(), 1):
-        console.print(f"[bold]integration[/] [{i}/{len(recipes)}] {name}: train")
-        t1 = time.perf_counter()
-        trained = train(recipe, out / "runs" / name, resume=True, device=device, progress=progress)
-        t2 = time.perf_counter()
-        test = trained.metrics.get("test", {})
-        console.print(f"[bold]integration[/] [{i}/{len(recipes)}] {name}: analyse (test accuracy "
-                      f"{test.get('accuracy', float('nan')):.3f})")
-        an = analyze_model(trained.model, trained.data, task=recipe.task, name=name, settings=settings, metrics=test,
-                           out=out / "runs" / name, fig_out=out)
-        records[name] = RunRecord(name, run_role(recipe), an, test, {
-            **training_timing(trained.run_dir, t2 - t1, device), "analysis_wall_s": round(time.perf_counter() - t2, 2)})
-    checks = {}
-    for name, data_cfg in cfg.wordcount_checks.items():
-        console.print(f"[bold]integration[/] word-count check {name}")
-        checks[name] = wordcount_check(data_cfg, seed)
-    figures = [f for r in records.values() for f in r.analysis.figures]
-    rows = _dimension_rows(records)
-    if rows:
-        dimension_figure(out, "dimension", rows, "Manifold dimension: word-count prediction vs fixed points (95%)")
-        figures.append("dimension")
-    claims = check_claims(records, checks)
-    extra = {
-        "config": {"quick": quick, "device": device, "seed": seed, "settings": cfg.model_dump(mode="json"),
-                   "settings_file": str(cfg_path)},
-        "thresholds": {"variance": VARIANCE, "triangle_max_deviation_deg": TRIANGLE_MAX_DEVIATION_DEG,
-                       "line_dimension": LINE_DIM, "line_alignment_min": LINE_ALIGNMENT_MIN,
-                       "line_time_constant": "median |log|λ1|| <= 1/L (L = longest document)",
-                       "ag_news_dimension": AG_NEWS_DIM, "ordered_reviews_max_dimension": ORDERED_REVIEWS_MAX_DIM,
-                       "min_cell_types": MIN_CELL_TYPES, "certificate": CERT_TOL},
-        "dimensions": rows,
-        "wordcount_checks": checks,
-        "runs": {n: {"dir": f"runs/{n}", "family": r.role.family, "cell": r.role.cell,
-                     "num_classes": r.role.num_classes, "metrics": r.metrics, "timing": r.timing,
-                     "analysis_json": f"runs/{n}/analysis.json", "analysis": r.analysis.summary}
-                 for n, r in records.items()},
-    }
-    result = ReproResult(cfg.name, claims, extra=extra, figures=[f"figures/{f}.png" for f in figures])
-    result.wall_time_s = round(time.perf_counter() - t0, 2)
-    write_results(out, result)
-    atomic_write_text(out / "summary.md", _summary_markdown(result, records, checks))
-    return result
+    def reproduce(self, settings: IntegrationReproConfig, ctx: Context) -> LabOutcome:
+        """Train (or reuse) and analyse every run, run the word-count-only checks, check the claims."""
+        out, seed = ctx.out, ctx.options.seed
+        analysis = settings.analysis.model_copy(update={"seed": settings.analysis.seed + seed})
+        records: dict[str, RunRecord] = {}
+        for name, recipe, trained in ctx.trained_runs():
+            test = trained.metrics.get("test", {})
+            an = analyze_model(trained.model, trained.data, task=recipe.task, name=name, settings=analysis,
+                               metrics=test, out=out / "runs" / name, fig_out=out)
+            records[name] = RunRecord(name, run_role(recipe), an, test, ctx.timings.setdefault(name, {}))
+        checks = {}
+        for name, data_cfg in settings.wordcount_checks.items():
+            ctx.console.print(f"[bold]integration[/] word-count check {name}")
+            checks[name] = wordcount_check(data_cfg, seed)
+        figures = [f for r in records.values() for f in r.analysis.figures]
+        rows = _dimension_rows(records)
+        if rows:
+            dimension_figure(out, "dimension", rows, "Manifold dimension: word-count prediction vs fixed points (95%)")
+            figures.append("dimension")
+        claims = check_claims(records, checks)
+        extra = {
+            "dimensions": rows,
+            "wordcount_checks": checks,
+            "runs": {n: {"dir": f"runs/{n}", "family": r.role.family, "cell": r.role.cell,
+                         "num_classes": r.role.num_classes, "metrics": r.metrics, "timing": r.timing,
+                         "analysis_json": f"runs/{n}/analysis.json", "analysis": r.analysis.summary}
+                     for n, r in records.items()},
+        }
+        return LabOutcome(claims, extra, [f"figures/{f}.png" for f in figures],
+                          notes=_summary_notes(claims, records, checks))
 
 
-__all__ = ["IntegrationReproConfig", "RunRecord", "RunRole", "RunSpec", "build_recipe", "check_claims",
-           "config_path", "load_config", "run_integration_repro", "run_role", "stage_recipes"]
+__all__ = ["THRESHOLDS", "IntegrationReproConfig", "IntegrationReproduction", "RunRecord", "RunRole", "check_claims",
+           "run_role"]
