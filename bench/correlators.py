@@ -73,9 +73,10 @@ def _make_run(method: str, quantity: str, width: int, torch: Any) -> tuple[Calla
     """(a closure computing one sample's value, the number of parameters); parameters are drawn here."""
     from torch.func import jacrev, jvp, vmap
 
-    from innerworks.wide.estimators import FAST_PATHS, Workspace, default_dataset, default_points
+    from innerworks.wide.estimators import default_dataset, default_points
     from innerworks.wide.networks import MLPConfig, mlp_apply
     from innerworks.wide.structured import StructuredWorkspace
+    from innerworks.wide.workspace import FAST_PATHS, Workspace
 
     cfg = MLPConfig(width=width, depth=2, activation="tanh")
     params = cfg.init_params(1, seed=0)

@@ -16,8 +16,9 @@ from innerworks.wide.dynamics import (
     tower_at_init,
     train_gradient_flow,
 )
-from innerworks.wide.estimators import FAST_PATHS, Workspace, default_dataset
+from innerworks.wide.estimators import default_dataset
 from innerworks.wide.networks import MLPConfig, mlp_apply, sphere_points
+from innerworks.wide.workspace import FAST_PATHS, Workspace
 
 DT = torch.float64
 

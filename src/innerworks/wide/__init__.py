@@ -20,7 +20,7 @@ from typing import Any
 # Exports are loaded on first use, so `innerworks --help` does not pay for importing torch through this package.
 _EXPORTS = {
     "Prediction": "cluster", "cluster_graph": "cluster", "predict": "cluster",
-    "Estimate": "estimators", "estimate": "estimators", "estimate_many": "estimators",
+    "Estimate": "estimators", "estimate": "estimators", "estimate_many": "estimators", "Method": "estimators",
     "MLPConfig": "networks", "WideMLP": "networks", "mlp_apply": "networks", "parse_activation": "networks",
     "NAMED": "spec", "parse_spec": "spec", "resolve": "spec",
     "SweepResult": "sweep", "fit_loglog": "sweep", "run_sweep": "sweep",
@@ -37,6 +37,7 @@ __all__ = [
     "NAMED",
     "Estimate",
     "MLPConfig",
+    "Method",
     "Prediction",
     "SweepResult",
     "WideMLP",

@@ -32,9 +32,10 @@ import torch
 from torch.func import grad
 
 from innerworks.errors import InnerworksError
-from innerworks.wide.estimators import HV, J, Workspace, auto_batch_size, default_dataset
+from innerworks.wide.estimators import auto_batch_size, default_dataset
 from innerworks.wide.networks import MLPConfig, Params, derive_seed, mlp_apply, sphere_points
 from innerworks.wide.sweep import SlopeFit, _progress, fit_loglog, parse_widths
+from innerworks.wide.workspace import HV, J, Workspace
 
 
 @dataclass
