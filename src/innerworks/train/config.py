@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from innerworks.errors import ConfigError
+from innerworks.errors import ConfigError, format_validation_error
 
 
 def recipes_dir() -> Path:
@@ -73,19 +73,6 @@ class Recipe(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
 
 
-def _format_validation_error(exc: ValidationError, source: str, prefix: str = "") -> ConfigError:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    field = f"{prefix}{loc}" if loc else prefix.rstrip(".")
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = "unknown field"
-    elif err["type"] == "missing":
-        msg = "required field is missing"
-    more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-    return ConfigError(f"{source}: field '{field}': {msg}{more}")
-
-
 def parse_recipe(raw: Any, source: str = "recipe") -> Recipe:
     """Validate a recipe given as a dict (already parsed YAML), including the task's data/model sections.
 
@@ -100,7 +87,7 @@ def parse_recipe(raw: Any, source: str = "recipe") -> Recipe:
     try:
         recipe = Recipe.model_validate(raw)
     except ValidationError as exc:
-        raise _format_validation_error(exc, source) from None
+        raise format_validation_error(exc, source) from None
     try:
         task = get_task(recipe.task)
     except ConfigError as exc:
@@ -109,7 +96,7 @@ def parse_recipe(raw: Any, source: str = "recipe") -> Recipe:
         try:
             validate(getattr(recipe, section))
         except ValidationError as exc:
-            raise _format_validation_error(exc, source, prefix=f"{section}.") from None
+            raise format_validation_error(exc, source, prefix=f"{section}.") from None
     return recipe
 
 

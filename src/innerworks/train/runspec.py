@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from innerworks.errors import ConfigError
+from innerworks.errors import ConfigError, format_validation_error
 from innerworks.train.config import Recipe, parse_recipe, resolve_recipe_path
 
 M = TypeVar("M", bound=BaseModel)
@@ -120,7 +120,4 @@ def load_settings(path: Path, cls: type[M]) -> M:
     try:
         return cls.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{path}: field '{loc}': {msg}") from None
+        raise format_validation_error(exc, str(path)) from None

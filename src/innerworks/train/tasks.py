@@ -1,10 +1,11 @@
 """Training tasks: what a recipe's ``task:`` field names.
 
 A :class:`Task` knows how to build its data and model from validated config sections, draw a training batch, compute
-the loss and evaluate. The training loop (:mod:`innerworks.train.loop`) is the same for all of them. Other packages
-add tasks as plugins: an entry point in the ``innerworks.tasks`` group (``name = "package.module:TaskClass"``) is
-loaded the first time a recipe names it, so the core never imports a lab (the labs declare theirs in
-``pyproject.toml``; a third-party package can do the same), and :func:`register_task` adds one at run time.
+the loss and evaluate. The training loop (:mod:`innerworks.train.loop`) is the same for all of them. Tasks are
+plugins: an entry point in the ``innerworks.tasks`` group (``name = "package.module:TaskClass"``) is loaded the first
+time a recipe names it, so this module imports no task and the core never imports a lab (the built-in
+``classification`` and the labs' ``seq2seq`` and ``flipflop`` are declared in ``pyproject.toml``; a third-party
+package can do the same), and :func:`register_task` adds one at run time.
 
 >>> sorted(available_tasks())[:1]
 ['classification']
@@ -13,7 +14,6 @@ loaded the first time a recipe names it, so the core never imports a lab (the la
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from importlib import import_module
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -108,6 +108,3 @@ def available_tasks() -> list[str]:
     """Names usable as ``task:`` in a recipe."""
     return sorted(set(_REGISTRY) | set(_plugins()))
 
-
-# The built-in classification task registers itself on import.
-import_module("innerworks.train.classification")
