@@ -2,12 +2,12 @@
 
 Networks (trained here with the shared loop, cached under ``--work``):
 
-- ``flipflop_tanh16``: the 3-bit tanh-16 flip-flop (``configs/flipflop/tanh16.yaml``; 27 fixed points);
-- ``flipflop_gru16``: the GRU-16 flip-flop (``configs/flipflop/gru16.yaml``; FixedPointFinder's README: GRU fixed
+- ``flipflop_tanh16``: the 3-bit tanh-16 flip-flop (built-in recipe ``flipflop/tanh16``; 27 fixed points);
+- ``flipflop_gru16``: the GRU-16 flip-flop (built-in recipe ``flipflop/gru16``; FixedPointFinder's README: GRU fixed
   points "not working as expected");
-- ``synthetic_gru128``: GRU-128 on 3-class categorical synthetic data (``configs/synthetic/categorical3_gru.yaml``,
+- ``synthetic_gru128``: GRU-128 on 3-class categorical synthetic data (``synthetic/categorical3_gru``,
   shortened to ``--synthetic-steps``);
-- ``ag_news_gru256``: GRU-256 on AG News (``configs/natural/ag_news_quick.yaml`` with 256 units).
+- ``ag_news_gru256``: GRU-256 on AG News (``natural/ag_news_quick`` with 256 units).
 
 Starts: ``--starts`` (1024) visited states drawn with one seed, plus Gaussian noise (0.5 for the flip-flops, as in
 FixedPointFinder's example; none for the classifiers). Both methods get exactly these starts and the zero input.

@@ -5,7 +5,7 @@
 #
 # What it does, within BUDGET_S seconds of wall time:
 #   1. records the machine (GPU, driver, torch, cores) in machine.txt;
-#   2. trains every run of configs/repro/attention_full.yaml and integration_full.yaml with `--train-only --jobs`
+#   2. trains every run of src/innerworks/repro/settings/attention_full.yaml and integration_full.yaml with `--train-only --jobs`
 #      (all runs side by side: one small RNN leaves a GPU mostly idle), natural-data runs first;
 #      a run that fails on CUDA is retried on the CPU cores;
 #   3. meanwhile runs tests/test_cuda.py and `repro wide --quick --device cuda`;
@@ -39,10 +39,10 @@ mkdir -p "$LOGS"
 # Integration runs, the slowest first (natural data, then the ordered task), so none waits behind the quick ones.
 python3 - <<'EOF'
 import yaml
-src = yaml.safe_load(open("configs/repro/integration_full.yaml"))
+src = yaml.safe_load(open("src/innerworks/repro/settings/integration_full.yaml"))
 first = [n for n in src["runs"] if n.startswith(("ag_news", "sst5", "ordered"))]
 src["runs"] = {n: src["runs"][n] for n in first + [n for n in src["runs"] if n not in first]}
-yaml.safe_dump(src, open("configs/repro/integration_full_gpu_order.yaml", "w"), sort_keys=False)
+yaml.safe_dump(src, open("src/innerworks/repro/settings/integration_full_gpu_order.yaml", "w"), sort_keys=False)
 EOF
 
 train_lab() {  # lab, extra args...: train on CUDA; retry what failed on the CPU cores while time is left
@@ -56,7 +56,7 @@ train_lab() {  # lab, extra args...: train on CUDA; retry what failed on the CPU
   fi
 }
 train_lab attention --jobs 9 &
-train_lab integration --jobs 8 --config configs/repro/integration_full_gpu_order.yaml &
+train_lab integration --jobs 8 --config src/innerworks/repro/settings/integration_full_gpu_order.yaml &
 
 timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py > "$LOGS/test_cuda.txt" 2>&1
 timeout $(( $(left) - 50 )) $IW repro wide --quick --device cuda --out "$RUNS/wide" --quiet > "$LOGS/wide_cuda.txt" 2>&1
@@ -71,5 +71,5 @@ cp "$RUNS/wide/results.json" "$LOGS/wide_results.json" 2>/dev/null
 for lab in attention integration; do
   (cd "$RUNS" && tar czf - "$lab/runs" 2>/dev/null | split -b 15m - "$OUT/${lab}_runs.tgz.")
 done
-rm -f configs/repro/integration_full_gpu_order.yaml
+rm -f src/innerworks/repro/settings/integration_full_gpu_order.yaml
 ls -la "$OUT"

@@ -29,7 +29,8 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from innerworks.repro import STAGES, _run_stage, run_all
+    from innerworks.repro.all import _run_stage, run_all
+    from innerworks.repro.registry import LABS as STAGES
 
     out = Path(args.out or tempfile.mkdtemp(prefix="repro-bench-"))
     torch.set_num_threads(1)
