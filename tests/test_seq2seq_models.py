@@ -6,9 +6,9 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from innerworks.attention.hooks import HOOK_NAMES, describe, head_slice
 from innerworks.data.types import Seq2SeqDataset
 from innerworks.errors import ConfigError, InnerworksError
+from innerworks.models.hooks import HOOK_NAMES, describe, head_slice
 from innerworks.models.seq2seq import ARCHS, Seq2SeqBatch, Seq2SeqConfig, build_seq2seq
 from innerworks.models.seq2seq_metrics import bleu, phrase_accuracy, sequence_loss, word_accuracy
 

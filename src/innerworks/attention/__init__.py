@@ -1,7 +1,7 @@
 """innerworks.attention: how encoder-decoder models attend (Aitken et al. 2021; ``docs/attention.md``).
 
-The public names are loaded lazily, so importing :mod:`innerworks.attention.hooks` (which every seq2seq model does)
-stays cheap.
+The public names are loaded lazily, so importing one submodule (say :mod:`innerworks.attention.scores`) does not
+load the others. The models' cache names live in the core, :mod:`innerworks.models.hooks`.
 
 >>> from innerworks.attention import decompose_attention
 >>> callable(decompose_attention)

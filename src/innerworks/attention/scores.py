@@ -23,12 +23,12 @@ True
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 
 from innerworks.errors import InnerworksError
+from innerworks.models.masking import masked_softmax, valid_mask
 
 PARTS: tuple[str, str, str] = ("mu", "chi", "delta")
 """The three parts of a decomposed vector, in order: temporal, input-driven, residual."""
@@ -41,18 +41,6 @@ TEMPORAL_TERMS: tuple[str, ...] = ("muE_muD",)
 
 INPUT_TERMS: tuple[str, ...] = ("muE_muD", "muE_chiD", "chiE_muD", "chiE_chiD")
 """Terms built from temporal and input parts only (no residual)."""
-
-
-def valid_mask(lengths: torch.Tensor, width: int) -> torch.Tensor:
-    """Boolean ``[B, width]`` mask of positions ``t < lengths[b]`` (the ``<eos>`` included, pads excluded).
-
-    >>> valid_mask(torch.tensor([2, 3]), 4).int().tolist()
-    [[1, 1, 0, 0], [1, 1, 1, 0]]
-    """
-    lengths = torch.as_tensor(lengths)
-    if lengths.dim() != 1:
-        raise InnerworksError(f"lengths must be a 1-D tensor [B], got shape {tuple(lengths.shape)}")
-    return torch.arange(width, device=lengths.device)[None, :] < lengths[:, None]
 
 
 def _parts3(parts: Mapping[str, torch.Tensor] | Sequence[torch.Tensor], side: str) -> list[torch.Tensor]:
@@ -129,33 +117,10 @@ def reconstruct_scores(terms: Mapping[str, torch.Tensor], include: Iterable[str]
     return out
 
 
-def _src_mask_like(scores: torch.Tensor, src_lengths: torch.Tensor) -> torch.Tensor:
-    """Source-validity mask broadcastable to ``scores`` ``[B, (nh), T, S]``."""
-    if scores.shape[0] != src_lengths.shape[0]:
-        raise InnerworksError(f"scores batch {scores.shape[0]} != src_lengths batch {src_lengths.shape[0]}")
-    m = valid_mask(src_lengths.to(scores.device), scores.shape[-1])
-    return m.view(m.shape[0], *([1] * (scores.dim() - 2)), m.shape[1])
-
-
-def masked_softmax(scores: torch.Tensor, src_lengths: torch.Tensor | None = None) -> torch.Tensor:
-    """Softmax over the last (source) axis, restricted to ``t < src_lengths[b]``; invalid positions get 0.
-
-    >>> import torch
-    >>> masked_softmax(torch.zeros(1, 1, 3), torch.tensor([2])).tolist()
-    [[[0.5, 0.5, 0.0]]]
-    """
-    if src_lengths is None:
-        return torch.softmax(scores, dim=-1)
-    mask = _src_mask_like(scores, torch.as_tensor(src_lengths))
-    # where() rather than adding a large negative number: exact zeros and no NaN leaks from garbage at pads.
-    masked = torch.where(mask, scores, torch.full((), -math.inf, dtype=scores.dtype, device=scores.device))
-    out = torch.softmax(masked, dim=-1)
-    return torch.where(mask, out, torch.zeros((), dtype=out.dtype, device=out.device)).nan_to_num(0.0)
-
-
 def attention_from_terms(terms: Mapping[str, torch.Tensor], src_lengths: torch.Tensor | None = None,
                          include: Iterable[str] | None = None) -> torch.Tensor:
-    """Attention rebuilt from chosen terms only: ``masked_softmax(sum of included terms)``.
+    """Attention rebuilt from chosen terms only: ``masked_softmax(sum of included terms)`` over the source positions
+    ``t < src_lengths[b]`` (the softmax the models use, :func:`innerworks.models.masking.masked_softmax`).
 
     >>> import torch
     >>> t = {n: torch.zeros(1, 1, 2) for n in TERM_NAMES}; t["chiE_chiD"] = torch.tensor([[[0.0, 100.0]]])
@@ -182,11 +147,15 @@ def infer_scale(scores: torch.Tensor, q: torch.Tensor, k: torch.Tensor, src_leng
     if qk.shape != sc.shape:
         raise InnerworksError(f"scores shape {tuple(sc.shape)} does not match q.k shape {tuple(qk.shape)}")
     mask = torch.ones_like(sc, dtype=torch.bool)
-    if src_lengths is not None:
-        mask = mask & _src_mask_like(sc, torch.as_tensor(src_lengths))
-    if tgt_lengths is not None:
-        tm = valid_mask(torch.as_tensor(tgt_lengths).to(sc.device), sc.shape[-2])
-        mask = mask & tm.view(tm.shape[0], *([1] * (sc.dim() - 3)), tm.shape[1], 1)
+    for lengths, axis in ((src_lengths, -1), (tgt_lengths, -2)):  # valid source positions, valid decoder steps
+        if lengths is None:
+            continue
+        m = valid_mask(torch.as_tensor(lengths).to(sc.device), sc.shape[axis])
+        if m.shape[0] != sc.shape[0]:
+            raise InnerworksError(f"scores batch {sc.shape[0]} != lengths batch {m.shape[0]}")
+        shape = [m.shape[0]] + [1] * (sc.dim() - 1)
+        shape[axis] = m.shape[1]
+        mask = mask & m.view(shape)
     x = torch.where(mask, qk, 0.0)
     y = torch.where(mask, sc, 0.0)
     xx = float((x * x).sum())
@@ -195,3 +164,7 @@ def infer_scale(scores: torch.Tensor, q: torch.Tensor, k: torch.Tensor, src_leng
     scale = float((x * y).sum()) / xx
     resid = float(torch.linalg.vector_norm(y - scale * x)) / max(float(torch.linalg.vector_norm(y)), 1e-300)
     return scale, resid
+
+
+__all__ = ["INPUT_TERMS", "PARTS", "TEMPORAL_TERMS", "TERM_NAMES", "attention_from_terms", "infer_scale",
+           "masked_softmax", "reconstruct_scores", "score_terms", "valid_mask"]

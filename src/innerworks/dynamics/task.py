@@ -6,8 +6,8 @@ trials with the shared loop (:func:`innerworks.train.train`):
 - ``data``: :class:`FlipFlopDataConfig` (the generator's settings plus the sizes of the fixed val/test sets).
   Training batches are drawn FRESH from the loop's generator every step (infinite data, exactly reproducible and
   resumable); ``train``/``val``/``test`` are fixed seeded sets used for the reported metrics.
-- ``model``: :class:`FlipFlopModelConfig`, one cell (``vanilla`` = tanh, ``gru``, ``lstm``, ``ugrnn``) and a linear
-  readout applied at every step.
+- ``model``: :class:`FlipFlopModelConfig`, one cell (a :class:`~innerworks.models.cells.CellType`: ``vanilla`` =
+  tanh, ``gru``, ``lstm``, ``ugrnn``, ...) and a linear readout applied at every step.
 - loss: mean squared error over every step and channel (the standard flip-flop loss; FixedPointFinder's example).
 - metrics: ``accuracy`` = fraction of (trial, step, channel) entries after the channel's first pulse where the
   output has the target's sign; ``mse`` on all steps.
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,6 +36,8 @@ from torch import nn
 from innerworks.data.flipflop import FlipFlopConfig, FlipFlopData, generate_flipflop
 from innerworks.errors import InnerworksError
 from innerworks.models.cells import RecurrentCell, make_cell
+from innerworks.models.hooks import NamesFilter, run_rnn_with_cache
+from innerworks.models.names import CellType
 from innerworks.train.tasks import Task, register_task
 
 
@@ -71,9 +73,9 @@ class FlipFlopModelConfig(BaseModel):
     'vanilla'
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
 
-    cell: Literal["vanilla", "gru", "lstm", "ugrnn"] = "vanilla"
+    cell: CellType = Field(CellType.VANILLA, validate_default=True)
     hidden_size: int = Field(16, ge=1)
 
 
@@ -97,7 +99,7 @@ class FlipFlopModel(nn.Module):
     (torch.Size([2, 5, 4]), torch.Size([2, 5, 3]))
     """
 
-    def __init__(self, n_bits: int, cell: str = "vanilla", hidden_size: int = 16) -> None:
+    def __init__(self, n_bits: int, cell: str | CellType = "vanilla", hidden_size: int = 16) -> None:
         super().__init__()
         if n_bits < 1:
             raise InnerworksError(f"n_bits must be >= 1, got {n_bits}")
@@ -105,20 +107,31 @@ class FlipFlopModel(nn.Module):
         self.cell: RecurrentCell = make_cell(cell, self.n_bits, hidden_size)
         self.readout = nn.Linear(self.cell.state_size, self.n_bits)
 
-    def states(self, inputs: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
-        """All cell states ``[B, T, state_size]``."""
+    def _checked(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``inputs [B, T, n_bits]`` in the model's dtype."""
         if inputs.dim() != 3 or inputs.shape[-1] != self.n_bits:
             raise InnerworksError(f"flip-flop inputs must be [B, T, {self.n_bits}], got {tuple(inputs.shape)}")
-        return self.cell.scan(inputs.to(self.readout.weight.dtype), h0)
+        return inputs.to(self.readout.weight.dtype)
+
+    def states(self, inputs: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
+        """All cell states ``[B, T, state_size]``."""
+        return self.cell.scan(self._checked(inputs), h0)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """Outputs at every step, ``[B, T, n_bits]``."""
         return self.readout(self.states(inputs))
 
-    def run_with_cache(self, inputs: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Outputs plus ``{"states": [B, T, S]}``."""
-        hs = self.states(inputs)
-        return self.readout(hs), {"states": hs}
+    def run_with_cache(self, batch: torch.Tensor | FlipFlopData, names_filter: NamesFilter = None,
+                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Outputs ``[B, T, n_bits]`` plus the cache of :data:`~innerworks.models.hooks.RNN_HOOK_NAMES` (the
+        outputs under ``logits``), for ``inputs [B, T, n_bits]`` or a :class:`FlipFlopData`; no gradients.
+
+        >>> m = FlipFlopModel(n_bits=2, hidden_size=3)
+        >>> m.run_with_cache(torch.zeros(1, 4, 2), names_filter=["rnn.hook_states"])[1]["rnn.hook_states"].shape
+        torch.Size([1, 4, 3])
+        """
+        inputs = batch.inputs if isinstance(batch, FlipFlopData) else batch
+        return run_rnn_with_cache(self.cell, self.readout, self._checked(inputs), names_filter)
 
 
 def sign_accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> float:

@@ -33,8 +33,10 @@ import torch
 from torch import nn
 
 from innerworks.errors import InnerworksError
+from innerworks.models.names import CellType
 
-CELL_TYPES = ("vanilla", "gru", "lstm", "ugrnn", "gru_renn")
+CELL_TYPES: tuple[str, ...] = CellType.values()
+"""Every cell name, in :class:`CellType` order."""
 
 
 def _fan_in_normal_(weight: torch.Tensor, blocks: int) -> None:
@@ -282,15 +284,11 @@ class RennGRUCell(UGRNNCell):
 
 
 _CELLS: dict[str, type[RecurrentCell]] = {
-    "vanilla": VanillaCell,
-    "gru": GRUCell,
-    "lstm": LSTMCell,
-    "ugrnn": UGRNNCell,
-    "gru_renn": RennGRUCell,
-}
+    cls.kind: cls for cls in (VanillaCell, GRUCell, LSTMCell, UGRNNCell, RennGRUCell)}
+assert set(_CELLS) == set(CELL_TYPES), "every CellType needs exactly one cell class (and its kind)"
 
 
-def make_cell(kind: str, input_size: int, hidden_size: int) -> RecurrentCell:
+def make_cell(kind: str | CellType, input_size: int, hidden_size: int) -> RecurrentCell:
     """Build a cell by name: ``vanilla``, ``gru``, ``lstm``, ``ugrnn`` or ``gru_renn`` (:class:`RennGRUCell`).
 
     >>> make_cell("lstm", 3, 8).state_size
@@ -300,7 +298,7 @@ def make_cell(kind: str, input_size: int, hidden_size: int) -> RecurrentCell:
     innerworks.errors.InnerworksError: unknown cell 'elman'; expected one of vanilla, gru, lstm, ugrnn, gru_renn
     """
     try:
-        cls = _CELLS[kind.lower()]
+        cls = _CELLS[str(kind).lower()]
     except KeyError:
         raise InnerworksError(f"unknown cell {kind!r}; expected one of {', '.join(CELL_TYPES)}") from None
     return cls(input_size, hidden_size)
@@ -308,6 +306,7 @@ def make_cell(kind: str, input_size: int, hidden_size: int) -> RecurrentCell:
 
 __all__ = [
     "CELL_TYPES",
+    "CellType",
     "RecurrentCell",
     "VanillaCell",
     "GRUCell",

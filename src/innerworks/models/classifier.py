@@ -9,12 +9,14 @@ The loss reads the logits at the last valid token of each document. Read it top 
 torch.Size([2, 4, 3])
 >>> model.last_logits(model(tokens), lengths).shape
 torch.Size([2, 3])
->>> logits, cache = model.run_with_cache(tokens)
+>>> logits, cache = model.run_with_cache((tokens, lengths))   # names: innerworks.models.hooks.RNN_HOOK_NAMES
 >>> sorted(cache)
-['embed', 'states']
+['logits', 'rnn.hook_full_states', 'rnn.hook_input', 'rnn.hook_states']
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
@@ -22,6 +24,8 @@ from torch.nn import functional as F
 
 from innerworks.errors import InnerworksError
 from innerworks.models.cells import RecurrentCell, make_cell
+from innerworks.models.hooks import NamesFilter, run_rnn_with_cache
+from innerworks.models.names import CellType
 
 
 class RNNClassifier(nn.Module):
@@ -30,7 +34,7 @@ class RNNClassifier(nn.Module):
     Args:
         vocab_size: number of token ids; id 0 is padding and maps to a zero input vector.
         num_classes: number of output classes (or labels, for multi-label data).
-        cell: ``vanilla``, ``gru``, ``lstm`` or ``ugrnn``.
+        cell: a :class:`~innerworks.models.cells.CellType` name (``vanilla``, ``gru``, ``lstm``, ``ugrnn``, ...).
         hidden_size: units in the cell.
         embed_dim: embedding size; ``None`` means one-hot inputs of size ``vocab_size`` (the synthetic-task setup).
         readout_bias: whether the linear readout has a bias (the paper's synthetic models have none).
@@ -41,7 +45,7 @@ class RNNClassifier(nn.Module):
         readout: ``nn.Linear(state_size, num_classes)``; it reads the whole flat state.
     """
 
-    def __init__(self, vocab_size: int, num_classes: int, cell: str = "gru", hidden_size: int = 128,
+    def __init__(self, vocab_size: int, num_classes: int, cell: str | CellType = "gru", hidden_size: int = 128,
                  embed_dim: int | None = None, readout_bias: bool = True) -> None:
         super().__init__()
         if vocab_size < 2 or num_classes < 1:
@@ -92,11 +96,50 @@ class RNNClassifier(nn.Module):
         """Logits at every step, ``[B, T, num_classes]``."""
         return self.readout(self.states(tokens))
 
-    def run_with_cache(self, tokens: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Logits plus a cache of named activations: ``embed`` ``[B,T,I]`` and ``states`` ``[B,T,S]``."""
-        x = self.embed(tokens)
-        hs = self.cell.scan(x)
-        return self.readout(hs), {"embed": x, "states": hs}
+    @torch.no_grad()
+    def run_with_cache(self, batch: Any, names_filter: NamesFilter = None,
+                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Logits ``[B, T, C]`` at every step and the cache of :data:`~innerworks.models.hooks.RNN_HOOK_NAMES`.
+
+        ``batch`` is a :class:`~innerworks.data.types.TextDataset` (anything with ``tokens`` and ``lengths``) or a
+        tuple ``(tokens, lengths[, labels])``, as the sequence-to-sequence models take theirs; the lengths are
+        checked (each in ``1..T``). Every position runs (padding is the zero input), as in :meth:`forward`;
+        :meth:`last_logits` picks each row's last valid token. ``names_filter`` works as for the seq2seq models
+        (unknown listed names raise). Runs without gradients.
+
+        >>> m = RNNClassifier(vocab_size=4, num_classes=2, hidden_size=3)
+        >>> _, cache = m.run_with_cache((torch.tensor([[1, 2, 0]]), torch.tensor([2])), names_filter="logits")
+        >>> list(cache), cache["logits"].shape
+        (['logits'], torch.Size([1, 3, 2]))
+        """
+        tokens, _ = self.coerce_batch(batch)
+        return run_rnn_with_cache(self.cell, self.readout, self.embed(tokens), names_filter)
+
+    @staticmethod
+    def coerce_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(tokens [B, T], lengths [B])`` of a TextDataset or a ``(tokens, lengths[, labels])`` tuple, checked.
+
+        >>> RNNClassifier.coerce_batch((torch.tensor([[3, 0]]), torch.tensor([3])))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        innerworks.errors.InnerworksError: lengths must be in 1..2 (the padded width), got 3...
+        """
+        if hasattr(batch, "tokens") and hasattr(batch, "lengths"):
+            tokens, lengths = batch.tokens, batch.lengths
+        elif isinstance(batch, (tuple, list)) and len(batch) in (2, 3):
+            tokens, lengths = batch[0], batch[1]
+        else:
+            raise InnerworksError("batch must be a TextDataset or a tuple (tokens, lengths[, labels]), got "
+                                  f"{type(batch).__name__}")
+        if not isinstance(tokens, torch.Tensor) or tokens.dim() != 2:
+            raise InnerworksError(f"tokens must be a tensor [B, T], got {getattr(tokens, 'shape', type(tokens))}")
+        lengths = torch.as_tensor(lengths)
+        b, width = tokens.shape
+        if lengths.shape != (b,):
+            raise InnerworksError(f"lengths must have shape ({b},), got {tuple(lengths.shape)}")
+        if b and (int(lengths.min()) < 1 or int(lengths.max()) > width):
+            raise InnerworksError(f"lengths must be in 1..{width} (the padded width), got "
+                                  f"{int(lengths.min())}..{int(lengths.max())}")
+        return tokens, lengths
 
     @staticmethod
     def last_logits(logits: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

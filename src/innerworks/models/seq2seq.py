@@ -42,31 +42,49 @@ from torch.nn import functional as F
 
 from innerworks.errors import ConfigError, InnerworksError
 from innerworks.models.cells import make_cell
+from innerworks.models.hooks import (
+    ATTENTION_HOOKS,
+    HOOK_CONTEXT,
+    HOOK_DEC_FULL_STATES,
+    HOOK_DEC_INPUT,
+    HOOK_DEC_STATES,
+    HOOK_DEC_TOKENS,
+    HOOK_ENC_FULL_STATES,
+    HOOK_ENC_INPUT,
+    HOOK_ENC_STATES,
+    HOOK_K,
+    HOOK_NAMES,
+    HOOK_Q,
+    HOOK_SCORES,
+    HOOK_V,
+    HOOK_WEIGHTS,
+    CacheRecorder,
+    squeeze_heads,
+)
+from innerworks.models.masking import masked_softmax, valid_mask
 from innerworks.models.seq2seq_base import (
     ARCHS,
     BOS_ID,
     PAD_ID,
-    CacheRecorder,
+    Arch,
     Seq2SeqBatch,
     Seq2SeqConfig,
     Seq2SeqModel,
-    masked_softmax,
     qk_scale,
     random_orthogonal,
     scaled_scores,
     sinusoidal_pe,
-    squeeze_heads,
 )
 
-# arch -> (recurrent, attention kind)
-_RECURRENT_ARCHS: dict[str, tuple[bool, str | None]] = {
-    "ved": (True, None),
-    "aed": (True, "dot"),
-    "ao": (False, "dot"),
-    "aed_qkv": (True, "qkv"),
-    "aed_mha": (True, "mha"),
-    "ao_qkv": (False, "qkv"),
-    "ao_mha": (False, "mha"),
+# What each recurrent architecture is made of: (recurrent decoder?, attention kind or None).
+_RECURRENT_ARCHS: dict[Arch, tuple[bool, str | None]] = {
+    Arch.VED: (True, None),
+    Arch.AED: (True, "dot"),
+    Arch.AO: (False, "dot"),
+    Arch.AED_QKV: (True, "qkv"),
+    Arch.AED_MHA: (True, "mha"),
+    Arch.AO_QKV: (False, "qkv"),
+    Arch.AO_MHA: (False, "mha"),
 }
 
 
@@ -185,12 +203,7 @@ class RecurrentSeq2Seq(Seq2SeqModel):
         >>> build_seq2seq(Seq2SeqConfig(arch="ved", hidden_size=4), 4, 5).hook_names()[-1]
         'logits'
         """
-        names = ["encoder.hook_input", "encoder.hook_states", "encoder.hook_full_states", "decoder.hook_tokens",
-                 "decoder.hook_input", "decoder.hook_states", "decoder.hook_full_states"]
-        if self.attn is not None:
-            names += ["attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_scores", "attn.hook_weights",
-                      "attn.hook_context"]
-        return names + ["logits"]
+        return [n for n in HOOK_NAMES if self.attn is not None or n not in ATTENTION_HOOKS]
 
     # ---- pieces -------------------------------------------------------------------------------------------------
     def embed(self, tokens: torch.Tensor, side: str) -> torch.Tensor:
@@ -235,9 +248,9 @@ class RecurrentSeq2Seq(Seq2SeqModel):
         full = full.gather(1, idx.unsqueeze(-1).expand(-1, -1, full.shape[-1]))
         h_enc = self.encoder.hidden(full)
         if rec is not None:
-            rec.put("encoder.hook_input", x)
-            rec.put("encoder.hook_states", h_enc)
-            rec.put("encoder.hook_full_states", full)
+            rec.put(HOOK_ENC_INPUT, x)
+            rec.put(HOOK_ENC_STATES, h_enc)
+            rec.put(HOOK_ENC_FULL_STATES, full)
         return h_enc, full[:, -1]
 
     def _head(self, h_dec: torch.Tensor, k: torch.Tensor | None, v: torch.Tensor | None,
@@ -247,8 +260,8 @@ class RecurrentSeq2Seq(Seq2SeqModel):
             return self.readout(self.drop(h_dec)), {}
         q, scores, weights, ctx = self.attn(h_dec, k, v, valid)
         feats = torch.cat([h_dec, ctx], dim=-1) if self.recurrent else ctx
-        parts = {"attn.hook_q": q, "attn.hook_scores": squeeze_heads(scores),
-                 "attn.hook_weights": squeeze_heads(weights), "attn.hook_context": ctx}
+        parts = {HOOK_Q: q, HOOK_SCORES: squeeze_heads(scores),
+                 HOOK_WEIGHTS: squeeze_heads(weights), HOOK_CONTEXT: ctx}
         return self.readout(self.drop(feats)), parts
 
     # ---- the forward pass ---------------------------------------------------------------------------------------
@@ -256,12 +269,12 @@ class RecurrentSeq2Seq(Seq2SeqModel):
              steps: int, rec: CacheRecorder) -> torch.Tensor:
         b = src.shape[0]
         h_enc, h = self.encode(src, src_lengths, rec)
-        valid = self.valid_mask(src_lengths.to(src.device), src.shape[1])
+        valid = valid_mask(src_lengths.to(src.device), src.shape[1])
         k = v = None
         if self.attn is not None:
             k, v = self.attn.keys(h_enc)
-            rec.put("attn.hook_k", k)
-            rec.put("attn.hook_v", v)
+            rec.put(HOOK_K, k)
+            rec.put(HOOK_V, v)
         pe = None if self.recurrent else self.positions(steps)
 
         if teacher_forcing:
@@ -276,8 +289,8 @@ class RecurrentSeq2Seq(Seq2SeqModel):
                 full = self.decoder(x, x.new_zeros(b, steps, self.decoder.state_size))
             h_dec = self.decoder.hidden(full)
             logits, parts = self._head(h_dec, k, v, valid)
-            for name, value in (("decoder.hook_tokens", tokens), ("decoder.hook_input", x),
-                                ("decoder.hook_states", h_dec), ("decoder.hook_full_states", full), *parts.items()):
+            for name, value in ((HOOK_DEC_TOKENS, tokens), (HOOK_DEC_INPUT, x),
+                                (HOOK_DEC_STATES, h_dec), (HOOK_DEC_FULL_STATES, full), *parts.items()):
                 rec.put(name, value)
             return logits
 
@@ -295,12 +308,12 @@ class RecurrentSeq2Seq(Seq2SeqModel):
             h_dec = self.decoder.hidden(h).unsqueeze(1)
             logits, parts = self._head(h_dec, k, v, valid)
             out.append(logits)
-            rec.append("decoder.hook_tokens", token.unsqueeze(1), 1)
-            rec.append("decoder.hook_input", x.unsqueeze(1), 1)
-            rec.append("decoder.hook_states", h_dec, 1)
-            rec.append("decoder.hook_full_states", h.unsqueeze(1), 1)
+            rec.append(HOOK_DEC_TOKENS, token.unsqueeze(1), 1)
+            rec.append(HOOK_DEC_INPUT, x.unsqueeze(1), 1)
+            rec.append(HOOK_DEC_STATES, h_dec, 1)
+            rec.append(HOOK_DEC_FULL_STATES, h.unsqueeze(1), 1)
             for name, value in parts.items():
-                dim = 2 if name == "attn.hook_q" else (t_dim if name != "attn.hook_context" else 1)
+                dim = 2 if name == HOOK_Q else (t_dim if name != HOOK_CONTEXT else 1)
                 rec.append(name, value, dim)
             token = logits[:, 0].argmax(-1)
         return torch.cat(out, dim=1)
@@ -337,6 +350,7 @@ def build_seq2seq(cfg: Seq2SeqConfig | dict[str, Any], src_vocab_size: int, tgt_
 
 __all__ = [
     "ARCHS",
+    "Arch",
     "RecurrentSeq2Seq",
     "Seq2SeqAttention",
     "Seq2SeqBatch",

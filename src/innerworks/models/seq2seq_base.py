@@ -9,7 +9,11 @@ variants) and :class:`innerworks.models.transformer.TransformerSeq2Seq`; build e
 - ``model(src, src_lengths, tgt=None, teacher_forcing=False, max_len=None) -> logits [B, T, V]``;
 - ``model.greedy_decode(src, src_lengths, max_len) -> tokens [B, max_len]``;
 - ``model.run_with_cache(batch, names_filter=None, teacher_forcing=False) -> (logits, cache)`` with the canonical
-  names of :mod:`innerworks.attention.hooks`.
+  names of :mod:`innerworks.models.hooks`.
+
+Architecture and cell names have one source each, :class:`~innerworks.models.names.Arch` and
+:class:`~innerworks.models.names.CellType`; the config fields are typed by them, so recipes keep plain strings and a
+wrong one is told the allowed values.
 
 >>> Seq2SeqConfig(arch="ao", hidden_size=16).cell
 'gru'
@@ -20,7 +24,7 @@ variants) and :class:`innerworks.models.transformer.TransformerSeq2Seq`; build e
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -28,11 +32,18 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
-from innerworks.attention.hooks import NamesFilter, make_filter
 from innerworks.data.types import BOS_ID, EOS_ID, PAD_ID, SRC_SPECIALS, TGT_SPECIALS
 from innerworks.errors import InnerworksError
+from innerworks.models.hooks import (
+    HOOK_LOGITS,
+    CacheRecorder,
+    NamesFilter,
+    null_recorder,
+)
+from innerworks.models.names import Arch, CellType
 
-ARCHS = ("ved", "aed", "ao", "aed_qkv", "aed_mha", "ao_qkv", "ao_mha", "transformer")
+ARCHS: tuple[str, ...] = Arch.values()
+"""Every architecture name, in :class:`Arch` order."""
 
 
 class Seq2SeqConfig(BaseModel):
@@ -47,11 +58,11 @@ class Seq2SeqConfig(BaseModel):
     4
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
 
-    arch: Literal["ved", "aed", "ao", "aed_qkv", "aed_mha", "ao_qkv", "ao_mha", "transformer"] = "aed"
-    cell: Literal["gru", "lstm", "ugrnn", "vanilla", "gru_renn"] = Field(
-        "gru", description="recurrent cell; gru_renn: the author code's GRU form (models.cells.RennGRUCell)")
+    arch: Arch = Field(Arch.AED, validate_default=True)
+    cell: CellType = Field(CellType.GRU, validate_default=True, description="recurrent cell; gru_renn: the author "
+                           "code's GRU form (models.cells.RennGRUCell)")
     hidden_size: int = Field(128, ge=1, description="units per recurrent cell (encoder and decoder)")
     embed_dim: int | None = Field(None, ge=1, description="learned token embedding size; null: one-hot inputs")
     input_dim: int | None = Field(None, ge=1, description="AO with one-hot inputs: pad the one-hot to this width "
@@ -154,61 +165,6 @@ def random_orthogonal(dim: int, generator: torch.Generator | None = None) -> tor
     q, r = torch.linalg.qr(a)
     q = q * torch.sign(torch.diagonal(r)).unsqueeze(0)
     return q.float()
-
-
-class CacheRecorder:
-    """Collects named tensors that pass ``names_filter``; models call :meth:`put` at each hook point.
-
-    Names that fail the filter are never stored, so memory stays bounded by what was asked for. Greedy decoding
-    produces one slice per step: :meth:`append` collects them and :meth:`result` concatenates along ``dim``.
-
-    >>> rec = CacheRecorder(["logits"])
-    >>> rec.put("logits", torch.ones(1, 2)); rec.put("other", torch.ones(1))
-    >>> sorted(rec.result())
-    ['logits']
-    """
-
-    def __init__(self, names_filter: NamesFilter = None, available: Sequence[str] | None = None,
-                 enabled: bool = True) -> None:
-        self.enabled = enabled
-        self._want: Callable[[str], bool] = make_filter(names_filter, available) if enabled else (lambda n: False)
-        self._store: dict[str, torch.Tensor] = {}
-        self._steps: dict[str, tuple[int, list[torch.Tensor]]] = {}
-
-    def wants(self, name: str) -> bool:
-        """Whether ``name`` will be kept."""
-        return self._want(name)
-
-    def any(self, names: Sequence[str]) -> bool:
-        """Whether any of ``names`` will be kept."""
-        return any(self._want(n) for n in names)
-
-    def put(self, name: str, value: torch.Tensor) -> None:
-        """Keep ``value`` (detached) under ``name`` if wanted."""
-        if self._want(name):
-            self._store[name] = value.detach()
-
-    def append(self, name: str, value: torch.Tensor, dim: int) -> None:
-        """Keep one decoding step's slice of ``name``; slices are concatenated along ``dim`` at the end."""
-        if self._want(name):
-            self._steps.setdefault(name, (dim, []))[1].append(value.detach())
-
-    def result(self) -> dict[str, torch.Tensor]:
-        """The cache: stored tensors plus concatenated per-step slices."""
-        out = dict(self._store)
-        for name, (dim, parts) in self._steps.items():
-            out[name] = torch.cat(parts, dim=dim)
-        return out
-
-
-def null_recorder() -> CacheRecorder:
-    """A recorder that keeps nothing (plain forward passes)."""
-    return CacheRecorder(enabled=False)
-
-
-def squeeze_heads(t: torch.Tensor) -> torch.Tensor:
-    """Drop the head axis of a ``[B, nh, T, S]`` pattern when ``nh == 1`` (the documented cache layout)."""
-    return t.squeeze(1) if t.shape[1] == 1 else t
 
 
 class Seq2SeqModel(nn.Module):
@@ -352,7 +308,7 @@ class Seq2SeqModel(nn.Module):
         steps = b.tgt.shape[1] if teacher_forcing else self._steps(b.tgt, max_len)
         rec = CacheRecorder(names_filter, available=self.hook_names())
         logits = self._run(b.src, b.src_lengths, b.tgt, teacher_forcing, steps, rec)
-        rec.put("logits", logits)
+        rec.put(HOOK_LOGITS, logits)
         return logits, rec.result()
 
     # ---- helpers shared by subclasses ---------------------------------------------------------------------------
@@ -366,15 +322,6 @@ class Seq2SeqModel(nn.Module):
         bos = torch.full_like(tgt[:, :1], BOS_ID)
         return torch.cat([bos, tgt[:, :-1]], dim=1)
 
-    @staticmethod
-    def valid_mask(lengths: torch.Tensor, width: int) -> torch.Tensor:
-        """``[B, width]`` bool, True at positions ``t < length`` (the ``<eos>`` included).
-
-        >>> Seq2SeqModel.valid_mask(torch.tensor([1, 3]), 3).tolist()
-        [[True, False, False], [True, True, True]]
-        """
-        return torch.arange(width, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
-
     def num_parameters(self) -> int:
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
@@ -386,12 +333,6 @@ def scaled_scores(q: torch.Tensor, k: torch.Tensor, scale: float) -> torch.Tenso
     return s if scale == 1.0 else s * scale
 
 
-def masked_softmax(scores: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Softmax over the last axis restricted to ``valid [B, S]`` (broadcast over heads and steps); 0 elsewhere."""
-    mask = valid.view(valid.shape[0], *([1] * (scores.dim() - 2)), valid.shape[1])
-    return scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)
-
-
 def qk_scale(dim: int) -> float:
     """The usual ``1/sqrt(d)``."""
     return 1.0 / math.sqrt(dim)
@@ -399,17 +340,15 @@ def qk_scale(dim: int) -> float:
 
 __all__ = [
     "ARCHS",
+    "Arch",
     "BOS_ID",
-    "CacheRecorder",
     "EOS_ID",
     "PAD_ID",
     "Seq2SeqBatch",
     "Seq2SeqConfig",
     "Seq2SeqModel",
-    "masked_softmax",
-    "null_recorder",
+    "qk_scale",
     "random_orthogonal",
     "scaled_scores",
     "sinusoidal_pe",
-    "squeeze_heads",
 ]

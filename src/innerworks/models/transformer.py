@@ -27,16 +27,20 @@ from torch import nn
 from torch.nn import functional as F
 
 from innerworks.errors import ConfigError
-from innerworks.models.seq2seq_base import (
-    BOS_ID,
+from innerworks.models.hooks import (
+    ATTENTION_HOOKS,
+    HOOK_DEC_INPUT,
+    HOOK_DEC_STATES,
+    HOOK_DEC_TOKENS,
+    HOOK_ENC_INPUT,
+    HOOK_ENC_STATES,
+    HOOK_LOGITS,
     CacheRecorder,
-    Seq2SeqConfig,
-    Seq2SeqModel,
     null_recorder,
-    qk_scale,
-    sinusoidal_pe,
     squeeze_heads,
 )
+from innerworks.models.masking import valid_mask
+from innerworks.models.seq2seq_base import BOS_ID, Seq2SeqConfig, Seq2SeqModel, qk_scale, sinusoidal_pe
 
 
 class MultiHeadAttention(nn.Module):
@@ -167,15 +171,14 @@ class TransformerSeq2Seq(Seq2SeqModel):
 
     def hook_names(self) -> list[str]:
         """Cache names of this model (layer names for every layer, plus the ``attn.*`` aliases of the last layer)."""
-        names = ["encoder.hook_input"]
+        names = [HOOK_ENC_INPUT]
         for l in range(self.cfg.num_layers):
             names += [f"encoder.blocks.{l}.hook_resid_pre", f"encoder.blocks.{l}.attn.hook_weights"]
-        names += ["encoder.hook_states", "decoder.hook_tokens", "decoder.hook_input"]
+        names += [HOOK_ENC_STATES, HOOK_DEC_TOKENS, HOOK_DEC_INPUT]
         for l in range(self.cfg.num_layers):
             names += [f"blocks.{l}.hook_resid_pre", f"blocks.{l}.self_attn.hook_weights"]
             names += [f"blocks.{l}.cross_attn.hook_{n}" for n in ("q", "k", "v", "scores", "weights", "context")]
-        names += ["decoder.hook_states"] + [f"attn.hook_{n}" for n in ("q", "k", "v", "scores", "weights", "context")]
-        return names + ["logits"]
+        return names + [HOOK_DEC_STATES, *ATTENTION_HOOKS, HOOK_LOGITS]
 
     def _embed(self, tokens: torch.Tensor, table: nn.Embedding) -> torch.Tensor:
         length = tokens.shape[1]
@@ -191,15 +194,15 @@ class TransformerSeq2Seq(Seq2SeqModel):
                rec: CacheRecorder | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Encoder memory ``[B, S, d]`` (after the final LayerNorm) and the valid-position mask ``[B, S]``."""
         rec = rec or null_recorder()
-        valid = self.valid_mask(src_lengths.to(src.device), src.shape[1])
+        valid = valid_mask(src_lengths.to(src.device), src.shape[1])
         x = self._embed(src, self.src_embed)
-        rec.put("encoder.hook_input", x)
+        rec.put(HOOK_ENC_INPUT, x)
         for l, block in enumerate(self.enc_blocks):
             rec.put(f"encoder.blocks.{l}.hook_resid_pre", x)
             x, w = block(x, valid)
             rec.put(f"encoder.blocks.{l}.attn.hook_weights", squeeze_heads(w))
         mem = self.ln_enc(x)
-        rec.put("encoder.hook_states", mem)
+        rec.put(HOOK_ENC_STATES, mem)
         return mem, valid
 
     def decode(self, tokens: torch.Tensor, mem: torch.Tensor, valid: torch.Tensor,
@@ -207,8 +210,8 @@ class TransformerSeq2Seq(Seq2SeqModel):
         """Logits ``[B, T, V]`` for decoder input tokens ``[B, T]`` (``<bos>`` first) given the encoder memory."""
         rec = rec or null_recorder()
         x = self._embed(tokens, self.tgt_embed)
-        rec.put("decoder.hook_tokens", tokens)
-        rec.put("decoder.hook_input", x)
+        rec.put(HOOK_DEC_TOKENS, tokens)
+        rec.put(HOOK_DEC_INPUT, x)
         last = len(self.dec_blocks) - 1
         for l, block in enumerate(self.dec_blocks):
             rec.put(f"blocks.{l}.hook_resid_pre", x)
@@ -219,7 +222,7 @@ class TransformerSeq2Seq(Seq2SeqModel):
                                     ("weights", squeeze_heads(weights)), ("context", ctx)):
                     rec.put(f"{prefix}.hook_{name}", value)
         x = self.ln_f(x)
-        rec.put("decoder.hook_states", x)
+        rec.put(HOOK_DEC_STATES, x)
         return self.head(x)
 
     def _run(self, src: torch.Tensor, src_lengths: torch.Tensor, tgt: torch.Tensor | None, teacher_forcing: bool,

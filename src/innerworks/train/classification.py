@@ -22,15 +22,16 @@ from torch.nn import functional as F
 
 from innerworks.data.types import DataSplits, TextDataset
 from innerworks.models.classifier import RNNClassifier
+from innerworks.models.names import CellType
 from innerworks.train.tasks import Task, register_task
 
 
 class ClassifierConfig(BaseModel):
     """Model section for the classification task."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", use_enum_values=True)
 
-    cell: Literal["vanilla", "gru", "lstm", "ugrnn", "gru_renn"] = "gru"
+    cell: CellType = Field(CellType.GRU, validate_default=True)
     hidden_size: int = Field(128, ge=1)
     embed_dim: int | None = Field(None, ge=1, description="null: one-hot inputs (synthetic tasks)")
     readout_bias: bool = True
