@@ -31,10 +31,17 @@ from typing import Any
 
 import torch
 
-from innerworks.attention.decompose import AttentionAnalysis, decompose_attention, model_cache_batches
+from innerworks.attention.decompose import (
+    AttentionAnalysis,
+    VarianceReport,
+    decompose_attention,
+    model_cache_batches,
+    to_plain,
+)
 from innerworks.attention.metrics import compare_lag_to_offset
 from innerworks.attention.scores import INPUT_TERMS, TERM_NAMES, attention_from_terms, score_terms
 from innerworks.errors import InnerworksError
+from innerworks.models.hooks import HOOK_DEC_STATES, HOOK_DEC_TOKENS, HOOK_ENC_STATES, HOOK_K, HOOK_Q, HOOK_WEIGHTS
 from innerworks.utils.io import write_json
 
 INPUT_DRIVEN_TERMS: tuple[str, ...] = tuple(n for n in TERM_NAMES if "chi" in n)
@@ -78,21 +85,9 @@ class RunAnalysis:
         >>> sorted(k for k in RunAnalysis.__dataclass_fields__)[:3]
         ['analysis', 'arch', 'figures']
         """
-        return _jsonable({"run": self.name, "task": self.task, "arch": self.arch, "metrics": self.metrics,
+        return to_plain({"run": self.name, "task": self.task, "arch": self.arch, "metrics": self.metrics,
                           "summary": self.summary, "offset": self.offset, "figures": self.figures,
                           "analysis": self.analysis.to_dict()})
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
-        return _jsonable(obj.detach().cpu().tolist())
-    return obj
 
 
 def _f(x: torch.Tensor | float) -> float:
@@ -129,28 +124,44 @@ def summarize_analysis(analysis: AttentionAnalysis, offset: torch.Tensor | list[
     >>> s["largest_dot_ratio_term"], s["temporal_diagonal_fraction"]
     ('muE_muD', 1.0)
     """
-    enc, dec = analysis.encoder, analysis.decoder
-
-    def var(rep: Any) -> dict[str, Any]:
-        pr = rep.step_participation_ratio
-        return {"r2_mu": _f(rep.r2_mu), "r2_mu_chi": _f(rep.r2_mu_chi), "variance_ratio": _f(rep.variance_ratio),
-                "total_variance": _f(rep.total_variance),
-                "mean_participation_ratio": float(torch.nanmean(pr.double())) if pr is not None else None}
-
     out: dict[str, Any] = {"has_attention": analysis.n_heads > 0, "n_sequences": analysis.n_sequences,
                            "n_heads": analysis.n_heads, "head_averaged": True, "k": analysis.k,
-                           "hidden_states": {"encoder": var(enc), "decoder": var(dec)}}
+                           "hidden_states": {"encoder": _variance_summary(analysis.encoder),
+                                             "decoder": _variance_summary(analysis.decoder)}}
     if analysis.n_heads == 0:
         out["note"] = _NO_ATTENTION_NOTE
         return out
+    out.update(_score_summary(analysis))
+    out.update(_comparison_summary(analysis))
+    out.update(_step_summary(analysis))
+    if analysis.signed_shares_by_key_token is not None:
+        out["signed_shares_by_key_token"] = _shares_by_key_token(analysis.signed_shares_by_key_token, src_vocab)
+    if offset is not None:
+        assert analysis.temporal_lag is not None
+        off = torch.as_tensor(offset, dtype=torch.float64)
+        out["lag_vs_offset"] = compare_lag_to_offset(analysis.temporal_lag.double().mean(0), off)
+        if analysis.attention_lag is not None:
+            out["attention_lag_vs_offset"] = compare_lag_to_offset(analysis.attention_lag.double().mean(0), off)
+    return out
+
+
+def _variance_summary(rep: VarianceReport) -> dict[str, Any]:
+    """Head-averaged variance numbers of one side's hidden states."""
+    pr = rep.step_participation_ratio
+    return {"r2_mu": _f(rep.r2_mu), "r2_mu_chi": _f(rep.r2_mu_chi), "variance_ratio": _f(rep.variance_ratio),
+            "total_variance": _f(rep.total_variance),
+            "mean_participation_ratio": float(torch.nanmean(pr.double())) if pr is not None else None}
+
+
+def _score_summary(analysis: AttentionAnalysis) -> dict[str, Any]:
+    """Dot ratios, signed shares, the input-driven share, the temporal lag and the temporal-only attention's match
+    (head-averaged, plus per head)."""
     assert analysis.dot_ratios is not None and analysis.signed_shares is not None
     assert analysis.temporal_lag is not None and analysis.temporal_match is not None
     dr = {n: _f(analysis.dot_ratios[n]) for n in TERM_NAMES}
     sh = {n: _f(analysis.signed_shares[n]) for n in TERM_NAMES}
     lag = analysis.temporal_lag.double()  # [nh, T]
-    lag_mean = lag.mean(0)
-    alag = analysis.attention_lag.double().mean(0) if analysis.attention_lag is not None else None
-    out.update({
+    return {
         "attention_source": analysis.attention_source, "scale": analysis.scale,
         "score_identity_max_abs_err": analysis.score_identity_max_abs_err,
         "dot_ratios": dr, "signed_shares": sh,
@@ -158,13 +169,18 @@ def summarize_analysis(analysis: AttentionAnalysis, offset: torch.Tensor | list[
         "input_driven_dot_ratio": sum(dr[n] for n in INPUT_DRIVEN_TERMS),
         "input_driven_signed_share": sum(sh[n] for n in INPUT_DRIVEN_TERMS),
         "temporal_diagonal_fraction": float((lag == 0).double().mean()),
-        "temporal_lag": lag_mean.tolist(),
+        "temporal_lag": lag.mean(0).tolist(),
         "temporal_match": {k: _f(v) for k, v in analysis.temporal_match.items()},
         "mean_full_score": _f(analysis.mean_full_score) if analysis.mean_full_score is not None else None,
         "per_head": {"dot_ratios": {n: analysis.dot_ratios[n].tolist() for n in TERM_NAMES},
                      "signed_shares": {n: analysis.signed_shares[n].tolist() for n in TERM_NAMES},
                      "temporal_lag": lag.tolist()},
-    })
+    }
+
+
+def _comparison_summary(analysis: AttentionAnalysis) -> dict[str, Any]:
+    """Head-averaged residual norms, and the matches with the dataset-average and the rebuilt attention."""
+    out: dict[str, Any] = {}
     if analysis.residual_norms is not None:
         out["residual_norms"] = {k: _f(v) for k, v in analysis.residual_norms.items()}
     if analysis.mean_attention_match is not None:
@@ -172,33 +188,36 @@ def summarize_analysis(analysis: AttentionAnalysis, offset: torch.Tensor | list[
     if analysis.reconstructed_match is not None:
         out["reconstructed_match"] = {s: {k: _f(v) for k, v in m.items()}
                                       for s, m in analysis.reconstructed_match.items()}
+    return out
+
+
+def _step_summary(analysis: AttentionAnalysis) -> dict[str, Any]:
+    """Samples per decoder step, the share of them ending there, and the samples' own attention lag."""
+    out: dict[str, Any] = {}
     if analysis.step_counts is not None:
         cnt = analysis.step_counts.double()
         ends = cnt - torch.cat([cnt[1:], cnt.new_zeros(1)])  # samples whose last valid step (<eos>) is s
         out["step_counts"] = analysis.step_counts.tolist()
         out["eos_fraction_per_step"] = torch.where(cnt > 0, ends / cnt.clamp_min(1), math.nan).tolist()
-    if alag is not None:
-        out["attention_lag"] = alag.tolist()
-    if analysis.signed_shares_by_key_token is not None:
-        by_tok = {n: analysis.signed_shares_by_key_token[n].double().mean(0) for n in TERM_NAMES}
-        used = torch.stack([v.abs() for v in by_tok.values()]).sum(0) > 0
-
-        def _name(i: int) -> str:
-            return str(src_vocab[i]) if src_vocab is not None and i < len(src_vocab) else str(i)
-
-        out["signed_shares_by_key_token"] = {n: {_name(i): float(v[i]) for i in range(v.numel()) if used[i]}
-                                             for n, v in by_tok.items()}
-    if offset is not None:
-        off = torch.as_tensor(offset, dtype=torch.float64)
-        out["lag_vs_offset"] = compare_lag_to_offset(lag_mean, off)
-        if alag is not None:
-            out["attention_lag_vs_offset"] = compare_lag_to_offset(alag, off)
+    if analysis.attention_lag is not None:
+        out["attention_lag"] = analysis.attention_lag.double().mean(0).tolist()
     return out
 
 
+def _shares_by_key_token(by_key_token: dict[str, torch.Tensor],
+                         src_vocab: Sequence[str] | None) -> dict[str, dict[str, float]]:
+    """Per term, the head-averaged signed share split by encoder token (tokens never at a maximum left out)."""
+    by_tok = {n: by_key_token[n].double().mean(0) for n in TERM_NAMES}
+    used = torch.stack([v.abs() for v in by_tok.values()]).sum(0) > 0
+
+    def name(i: int) -> str:
+        return str(src_vocab[i]) if src_vocab is not None and i < len(src_vocab) else str(i)
+
+    return {n: {name(i): float(v[i]) for i in range(v.numel()) if used[i]} for n, v in by_tok.items()}
+
+
 # ----------------------------------------------------------------------------------------------------- figure data
-_VIEW_HOOKS = ("encoder.hook_states", "decoder.hook_states", "decoder.hook_tokens", "attn.hook_q", "attn.hook_k",
-               "attn.hook_weights")
+_VIEW_HOOKS = (HOOK_ENC_STATES, HOOK_DEC_STATES, HOOK_DEC_TOKENS, HOOK_Q, HOOK_K, HOOK_WEIGHTS)
 
 
 def _views_cache(model: Any, ds: Any) -> dict[str, torch.Tensor]:
@@ -215,14 +234,14 @@ def _side_parts(analysis: AttentionAnalysis, cache: dict[str, torch.Tensor], ds:
     VED, projected keys/queries for QKV/multi-head/transformer) as ``[B, nh, L, D]``, their ``(mu, chi, delta)``,
     tokens, lengths and the fitted decomposition."""
     enc = side == "encoder"
-    tokens = ds.src if enc else cache["decoder.hook_tokens"]
+    tokens = ds.src if enc else cache[HOOK_DEC_TOKENS]
     lengths = ds.src_lengths if enc else ds.tgt_lengths
     if analysis.attention_source == "qk":
-        x = cache["attn.hook_k" if enc else "attn.hook_q"]
+        x = cache[HOOK_K if enc else HOOK_Q]
         d = analysis.decompositions["keys" if enc else "queries"]
         parts = d.transform(x, tokens, lengths, dtype=torch.float64)
     else:
-        states = cache["encoder.hook_states" if enc else "decoder.hook_states"]
+        states = cache[HOOK_ENC_STATES if enc else HOOK_DEC_STATES]
         x = states.unsqueeze(1)
         d = analysis.decompositions["encoder" if enc else "decoder"]
         parts = tuple(p.unsqueeze(1) for p in d.transform(states, tokens, lengths, dtype=torch.float64))
@@ -239,7 +258,7 @@ def sample_attention_views(analysis: AttentionAnalysis, cache: dict[str, torch.T
     _, k_parts, _, src_len, _ = _side_parts(analysis, cache, ds, "encoder")
     _, q_parts, _, tgt_len, _ = _side_parts(analysis, cache, ds, "decoder")
     terms = score_terms(k_parts, q_parts, analysis.scale or 1.0)
-    w = cache["attn.hook_weights"]
+    w = cache[HOOK_WEIGHTS]
     w = w.unsqueeze(1) if w.dim() == 3 else w
     sl, tl = int(ds.src_lengths[index]), int(ds.tgt_lengths[index])
     one = {n: t[index:index + 1, head:head + 1] for n, t in terms.items()}
