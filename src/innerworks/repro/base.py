@@ -218,7 +218,8 @@ def reproduce(lab: Reproduction, options: ReproOptions,
     config = {"quick": options.quick, "device": options.device, "seed": options.seed,
               "settings": settings.model_dump(mode="json"), "settings_file": str(path)}
     extra = {"config": config, "thresholds": lab.thresholds.to_dict(), **outcome.extra}
-    result = ReproResult(lab.name, lab.attribute(outcome.claims), extra=extra, figures=outcome.figures)
+    name = str(getattr(settings, "name", None) or lab.name)  # a settings file may name its variant
+    result = ReproResult(name, lab.attribute(outcome.claims), extra=extra, figures=outcome.figures)
     result.wall_time_s = round(time.perf_counter() - t0, 2)
     summary = claims_markdown(result) + (f"\n{outcome.notes.rstrip()}\n" if outcome.notes else "")
     write_results(options.out, result, summary)
