@@ -14,15 +14,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from innerworks.data.natural import (
-    _STAR_NAMES,
-    _STAR_RELABEL,
+from innerworks.data.natural.corpora import STAR_NAMES, STAR_RELABEL
+from innerworks.data.natural.corpus import (
     DEFAULT_FRACTIONS,
     SPLITS,
     RawCorpus,
-    _carve_val,
-    _finish,
+    carve_val,
     check_fractions,
+    finish_corpus,
 )
 from innerworks.errors import DataError, InnerworksError
 
@@ -40,9 +39,9 @@ class HubSpec:
 
 HUB_CORPORA: dict[str, HubSpec] = {
     "ag_news": HubSpec("fancyzhx/ag_news", "text", "label", ("World", "Sports", "Business", "Sci/Tech")),
-    "yelp5": HubSpec("Yelp/yelp_review_full", "text", "label", tuple(_STAR_NAMES[5]), stars=5),
-    "yelp3": HubSpec("Yelp/yelp_review_full", "text", "label", tuple(_STAR_NAMES[3]), stars=3),
-    "yelp2": HubSpec("Yelp/yelp_review_full", "text", "label", tuple(_STAR_NAMES[2]), stars=2),
+    "yelp5": HubSpec("Yelp/yelp_review_full", "text", "label", tuple(STAR_NAMES[5]), stars=5),
+    "yelp3": HubSpec("Yelp/yelp_review_full", "text", "label", tuple(STAR_NAMES[3]), stars=3),
+    "yelp2": HubSpec("Yelp/yelp_review_full", "text", "label", tuple(STAR_NAMES[2]), stars=2),
     "imdb": HubSpec("stanfordnlp/imdb", "text", "label", ("negative", "positive")),
     "sst5": HubSpec("SetFit/sst5", "text", "label",
                     ("very negative", "negative", "neutral", "positive", "very positive")),
@@ -76,7 +75,7 @@ def load_from_hub(name: str, *, fractions: Sequence[float] = DEFAULT_FRACTIONS, 
     except Exception as exc:  # network, missing dataset, auth: all user-facing, one line
         raise DataError(f"hub: cannot load {spec.repo!r} ({type(exc).__name__}: {str(exc).splitlines()[0]})"
                         ) from None
-    relabel = _STAR_RELABEL[spec.stars] if spec.stars else None
+    relabel = STAR_RELABEL[spec.stars] if spec.stars else None
     dropped = 0
 
     def column(split: str) -> tuple[list[str], list[int]]:
@@ -104,10 +103,10 @@ def load_from_hub(name: str, *, fractions: Sequence[float] = DEFAULT_FRACTIONS, 
         val = column("validation")
         rule = "hub train/validation/test"
     else:
-        train, val, share = _carve_val(train, fractions, seed)
+        train, val, share = carve_val(train, fractions, seed)
         rule = f"hub train/test; val = seeded stratified {share:.4g} of train"
     parts = dict(zip(SPLITS, (train, val, test), strict=True))
     source = {"root": f"hub:{spec.repo}", "split_rule": rule, "relabel_dropped": dropped,
               "fractions": list(fractions), "seed": seed}
-    return _finish(name, {s: p[0] for s, p in parts.items()}, {s: p[1] for s, p in parts.items()},
+    return finish_corpus(name, {s: p[0] for s, p in parts.items()}, {s: p[1] for s, p in parts.items()},
                    list(spec.class_names), source, dedupe)
