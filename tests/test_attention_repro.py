@@ -15,15 +15,19 @@ from innerworks.attention.scores import TERM_NAMES
 from innerworks.cli import app
 from innerworks.errors import ConfigError
 from innerworks.repro import attention as R
+from innerworks.repro.attention_claims import THRESHOLDS as T
 from innerworks.repro.base import ReproOptions, reproduce
 
 ALL_CLAIMS = {
-    "one_to_one_accuracy", "one_to_one_mumu_dominant_aed", "one_to_one_temporal_diagonal_aed",
-    "one_to_one_mumu_dominant_ao", "one_to_one_temporal_diagonal_ao", "escan_chiE_muD_ao_vs_aed",
-    "escan_lag_follows_offset_aed", "escan_lag_follows_offset_ao", "sort_input_share_aed",
-    "translation_input_share_aed", "one_to_one_accuracy_transformer", "one_to_one_mumu_dominant_transformer",
-    "one_to_one_temporal_diagonal_transformer", "transformer_findings_hold",
+    "one_to_one_accuracy", "one_to_one_temporal_aed", "one_to_one_temporal_ao", "escan_input_correction_aed",
+    "escan_input_correction_ao", "escan_lag_follows_offset_aed", "escan_lag_follows_offset_ao",
+    "translation_input_correction_aed", "translation_input_correction_ao", "translation_lag_follows_alignment_aed",
+    "translation_lag_follows_alignment_ao", "temporal_share_tracks_average_match", "escan_ao_vs_aed_chiE_muD",
+    "sort_input_share_aed", "one_to_one_accuracy_transformer", "one_to_one_mumu_dominant_transformer",
+    "one_to_one_temporal_diagonal_transformer",
 }
+PAPER_CLAIMS = {c for c in ALL_CLAIMS if not c.endswith("_transformer") and c not in
+                {"escan_ao_vs_aed_chiE_muD", "sort_input_share_aed"}}
 
 
 # ---- settings files ---------------------------------------------------------------------------------------------
@@ -63,70 +67,136 @@ def test_bad_settings_name_the_field(tmp_path, patch, needle) -> None:
 
 # ---- claim rules on fixed numbers (no training) -----------------------------------------------------------------
 def _ra(name: str, acc: float = 1.0, dr: dict | None = None, sh: dict | None = None, diag: float = 1.0,
-        lag: dict | None = None, attention: bool = True) -> RunAnalysis:
+        lag: list | None = None, offset: list | None = None, steps: list | None = None, rows: list | None = None,
+        match: float = 0.9, align: float = 0.9, attention: bool = True) -> RunAnalysis:
     dr = dr or {t: (0.8 if t == "muE_muD" else 0.2 / 8) for t in TERM_NAMES}
     sh = sh or {t: (1.0 if t == "muE_muD" else 0.0) for t in TERM_NAMES}
-    s = {"has_attention": attention}
+    s: dict = {"has_attention": attention, "n_sequences": 4}
     if attention:
         s.update(dot_ratios=dr, signed_shares=sh, largest_dot_ratio_term=max(dr, key=dr.get),
                  input_driven_dot_ratio=sum(dr[t] for t in INPUT_DRIVEN_TERMS), temporal_diagonal_fraction=diag,
-                 temporal_lag=[0.0], temporal_match={}, lag_vs_offset=lag)
+                 temporal_lag=lag or [0.0], temporal_match={}, step_counts=steps or [4] * len(lag or [0.0]),
+                 temporal_share=dr["muE_muD"], average_attention_match=match,
+                 per_row={"input_driven": rows if rows is not None else [0.1, 0.1, 0.1, 0.1]},
+                 argmax_alignment={"pearson": align, "n": 10})
     task, arch = name.rsplit("_", 1)
-    return RunAnalysis(name, task, arch, {"phrase_accuracy": acc}, None, s)  # type: ignore[arg-type]
+    return RunAnalysis(name, task, arch, {"phrase_accuracy": acc}, None, s, offset)  # type: ignore[arg-type]
 
 
 def _by_id(runs: dict) -> dict:
     return {c.id: c for c in R.check_claims(runs)}
 
 
-def test_claim_rules_at_their_thresholds() -> None:
-    base = {n: _ra(n) for n in ("one_to_one_ved", "one_to_one_aed", "one_to_one_ao")}
-    c = _by_id(base)
-    assert set(c) == ALL_CLAIMS
-    assert c["one_to_one_accuracy"].passed is True and c["one_to_one_mumu_dominant_aed"].passed is True
-    assert c["escan_chiE_muD_ao_vs_aed"].passed is None and c["escan_chiE_muD_ao_vs_aed"].measured is None
-    assert "not in this configuration" in c["sort_input_share_aed"].details["explanation"]
-    assert c["transformer_findings_hold"].passed is None
-    # accuracy: 0.99 passes, just below fails
+BASE = ("one_to_one_ved", "one_to_one_aed", "one_to_one_ao")
+
+
+def test_claim_ids_sources_and_missing_runs() -> None:
+    c = R.AttentionReproduction().attribute(list(_by_id({n: _ra(n) for n in BASE}).values()))
+    by = {x.id: x for x in c}
+    assert set(by) == ALL_CLAIMS
+    assert {i for i, x in by.items() if x.source.value == "paper"} == PAPER_CLAIMS
+    assert by["one_to_one_accuracy"].passed is True and by["one_to_one_temporal_aed"].passed is True
+    assert by["escan_input_correction_aed"].passed is None
+    assert "not in this configuration" in by["sort_input_share_aed"].details["explanation"]
+    assert by["temporal_share_tracks_average_match"].passed is None  # 2 runs < 6
+
+
+def test_one_to_one_rules_at_their_thresholds() -> None:
+    base = {n: _ra(n) for n in BASE}
     assert _by_id(base | {"one_to_one_ao": _ra("one_to_one_ao", acc=0.99)})["one_to_one_accuracy"].passed is True
     low = _by_id(base | {"one_to_one_ao": _ra("one_to_one_ao", acc=0.9899)})["one_to_one_accuracy"]
     assert low.passed is False and "ao" in low.details["explanation"]
-    # mu.mu: must be the largest AND > 0.7
+
+    def temporal(**kw) -> bool | None:
+        return _by_id(base | {"one_to_one_aed": _ra("one_to_one_aed", **kw)})["one_to_one_temporal_aed"].passed
+
     at = {t: (0.7 if t == "muE_muD" else 0.3 / 8) for t in TERM_NAMES}
-    assert _by_id(base | {"one_to_one_aed": _ra("one_to_one_aed", dr=at)})["one_to_one_mumu_dominant_aed"].passed \
-        is False
+    assert temporal(dr=at) is False                      # > 0.7, strictly
     not_largest = {t: 0.0 for t in TERM_NAMES} | {"muE_muD": 0.71, "deltaE_deltaD": 0.72}
-    assert _by_id(base | {"one_to_one_aed": _ra("one_to_one_aed", dr=not_largest)})[
-        "one_to_one_mumu_dominant_aed"].passed is False
-    # diagonal: >= 0.9
-    assert _by_id(base | {"one_to_one_ao": _ra("one_to_one_ao", diag=0.9)})["one_to_one_temporal_diagonal_ao"] \
-        .passed is True
-    assert _by_id(base | {"one_to_one_ao": _ra("one_to_one_ao", diag=0.89)})["one_to_one_temporal_diagonal_ao"] \
-        .passed is False
-    # no attention -> not evaluated, never passed
-    assert _by_id(base | {"one_to_one_aed": _ra("one_to_one_aed", attention=False)})[
-        "one_to_one_mumu_dominant_aed"].passed is None
+    assert temporal(dr=not_largest) is False
+    assert temporal(diag=0.9) is True and temporal(diag=0.89) is False   # both rules, merged
+    assert temporal(attention=False) is None
 
 
-def test_escan_and_input_share_rules() -> None:
+def test_bootstrap_interval_on_fixed_rows() -> None:
+    from innerworks.repro.attention_claims import bootstrap_mean_difference
+
+    r = bootstrap_mean_difference([0.3, 0.32, 0.28, 0.31, 0.29] * 20, [0.1, 0.12, 0.08, 0.11, 0.09] * 20)
+    assert r["difference"] == pytest.approx(0.2) and 0.19 < r["low"] < 0.2 < r["high"] < 0.21
+    assert r == bootstrap_mean_difference([0.3, 0.32, 0.28, 0.31, 0.29] * 20, [0.1, 0.12, 0.08, 0.11, 0.09] * 20)
+    # overlapping samples: the interval straddles 0
+    o = bootstrap_mean_difference([0.0, 1.0] * 10, [0.05, 0.95] * 10)
+    assert o["low"] < 0 < o["high"]
+
+
+def test_input_correction_rule() -> None:
+    def corr(rows: list, base_rows: list, dr: dict | None = None) -> bool | None:
+        runs = {"one_to_one_aed": _ra("one_to_one_aed", rows=base_rows),
+                "escan_aed": _ra("escan_aed", rows=rows, dr=dr)}
+        return _by_id(runs)["escan_input_correction_aed"].passed
+
+    base = [0.10, 0.11, 0.09, 0.10] * 25
+    assert corr([0.15, 0.16, 0.14, 0.15] * 25, base) is True
+    assert corr([0.10, 0.12, 0.08, 0.10] * 25, base) is False          # same mean: interval covers 0
+    assert corr([0.0, 0.4] * 50, [0.0, 0.37] * 50) is False             # larger mean, but too noisy
+    chi_top = {t: 0.05 for t in TERM_NAMES} | {"muE_muD": 0.3, "chiE_chiD": 0.4}
+    assert corr([0.5] * 100, base, dr=chi_top) is False                  # μE·μD must stay the largest
+    tr = {"one_to_one_ao": _ra("one_to_one_ao", rows=base), "translation_ao": _ra("translation_ao", rows=[0.3] * 100)}
+    c = _by_id(tr)["translation_input_correction_ao"]
+    assert c.passed is True and c.measured["interval"][0] > 0
+
+
+def test_lag_rule_uses_steps_every_row_reaches() -> None:
+    def lag(lag_: list, offset: list, steps: list) -> object:
+        return _by_id({"escan_aed": _ra("escan_aed", lag=lag_, offset=offset, steps=steps)})[
+            "escan_lag_follows_offset_aed"]
+
+    # the last two steps (reached by 2 and 1 of 4 rows) are wildly off: they no longer count
+    c = lag([0, 1, 1, 2, -3, -3], [0.3, 1.0, 1.1, 2.0, 3.0, 3.1], [4, 4, 4, 4, 2, 1])
+    assert c.passed is True and c.measured["steps"] == 4
+    assert lag([0, 1, 1, 2, -3], [0.3, 1.0, 1.1, 2.0, 3.0], [4] * 5).passed is False
+    assert lag([0, 0, 0, 0], [0.3, 1.0, 1.1, 2.0], [4] * 4).passed is False   # constant lag: no correlation
+    assert lag([0, 1, 1, 2], [1.0, 2.0, 2.0, 3.0], [4] * 4).passed is True    # mean |diff| exactly 1 step
+    assert lag([2, 3, 3, 4], [0.0, 0.9, 1.0, 1.9], [4] * 4).passed is False   # r 1.0 but 2 steps off
+
+
+def test_alignment_and_share_match_rules() -> None:
+    def align(r: float) -> bool | None:
+        return _by_id({"translation_aed": _ra("translation_aed", align=r)})[
+            "translation_lag_follows_alignment_aed"].passed
+
+    assert align(0.5) is True and align(0.499) is False and align(math.nan) is False
+    # Spearman over six (match, temporal share) points: monotone passes, one swap of six gives ρ 0.943
+    pts = {"one_to_one_aed": (0.95, 0.85), "one_to_one_ao": (0.9, 0.8), "escan_aed": (0.8, 0.7),
+           "escan_ao": (0.7, 0.6), "translation_aed": (0.4, 0.3), "translation_ao": (0.3, 0.2)}
+
+    def share(p: dict) -> object:
+        runs = {n: _ra(n, match=m, dr={t: (v if t == "muE_muD" else (1 - v) / 8) for t in TERM_NAMES})
+                for n, (m, v) in p.items()}
+        return _by_id(runs)["temporal_share_tracks_average_match"]
+
+    c = share(pts)
+    assert c.passed is True and c.measured == {"spearman": pytest.approx(1.0), "runs": 6}
+    assert share({k: (m, -v) for k, (m, v) in pts.items()}).passed is False           # anti-correlated
+    assert share(dict(list(pts.items())[:5])).passed is None                            # 5 runs < 6
+    # ρ = 1 - 6 Σd² / (n(n²-1)): Σd² = 8 gives 0.771 (passes), Σd² = 20 gives 0.429 (fails)
+
+    def shuffled(vs: list) -> dict:
+        return {k: (m, v) for (k, (m, _)), v in zip(pts.items(), vs, strict=True)}
+
+    ok = share(shuffled([0.85, 0.4, 0.7, 0.8, 0.3, 0.2]))
+    assert ok.measured["spearman"] == pytest.approx(1 - 6 * 8 / 210) and ok.passed is True
+    bad = share(shuffled([0.4, 0.85, 0.7, 0.3, 0.8, 0.2]))
+    assert bad.measured["spearman"] == pytest.approx(1 - 6 * 20 / 210) and bad.passed is False
+
+
+def test_extension_rules() -> None:
     def sh(v: float) -> dict:
         return {t: 0.0 for t in TERM_NAMES} | {"muE_muD": 1.0 - v, "chiE_muD": v}
 
-    def chi(ao: float, aed: float) -> bool | None:
-        return _by_id({"escan_ao": _ra("escan_ao", sh=sh(ao)), "escan_aed": _ra("escan_aed", sh=sh(aed))})[
-            "escan_chiE_muD_ao_vs_aed"].passed
-
-    assert chi(0.109, 0.010) is True           # the notes' dev run
-    assert chi(0.03, 0.01) is True and chi(0.029, 0.0) is False   # the 0.03 floor
-    assert chi(0.06, 0.0201) is False          # under 3x
-    assert chi(0.06, -0.03) is False           # 3x |AED|: a negative AED share is not a free pass
-
-    def lag(r: float, mad: float) -> bool | None:
-        return _by_id({"escan_aed": _ra("escan_aed", lag={"pearson": r, "mean_abs_diff": mad})})[
-            "escan_lag_follows_offset_aed"].passed
-
-    assert lag(0.8, 1.0) is True and lag(0.79, 0.5) is False and lag(0.95, 1.01) is False
-    assert lag(math.nan, 0.0) is False         # a constant lag has no correlation: not "following"
+    c = _by_id({"escan_ao": _ra("escan_ao", sh=sh(0.109)), "escan_aed": _ra("escan_aed", sh=sh(0.010))})[
+        "escan_ao_vs_aed_chiE_muD"]
+    assert c.passed is None and c.measured["ratio"] == pytest.approx(10.9)   # reported, no threshold
 
     def share(one: float, other: float) -> bool | None:
         def dr(v: float) -> dict:
@@ -177,7 +247,8 @@ def test_small_reproduction_end_to_end(tmp_path) -> None:
         assert c["expected"] and c["passed"] in (True, False, None)
         if c["figure"]:
             assert (out / c["figure"]).is_file(), c["figure"]
-    for cid in ("escan_chiE_muD_ao_vs_aed", "sort_input_share_aed", "one_to_one_mumu_dominant_transformer"):
+    for cid in ("escan_ao_vs_aed_chiE_muD", "sort_input_share_aed", "one_to_one_mumu_dominant_transformer",
+                "escan_input_correction_aed", "translation_lag_follows_alignment_ao"):
         assert claims[cid]["passed"] is None and claims[cid]["measured"] is None
 
     # Run directories from the shared train(), each with its analysis.
@@ -199,17 +270,18 @@ def test_small_reproduction_end_to_end(tmp_path) -> None:
     assert acc["measured"] == {a: runs[f"one_to_one_{a}"]["metrics"]["phrase_accuracy"] for a in ("ved", "aed", "ao")}
     for arch in ("aed", "ao"):
         s = runs[f"one_to_one_{arch}"]["summary"]
-        mu = claims[f"one_to_one_mumu_dominant_{arch}"]
-        assert mu["measured"] == s["dot_ratios"]["muE_muD"]
-        assert mu["passed"] == (s["largest_dot_ratio_term"] == "muE_muD" and mu["measured"] > R.MUMU_MIN)
-        dg = claims[f"one_to_one_temporal_diagonal_{arch}"]
-        assert dg["measured"] == s["temporal_diagonal_fraction"]
-        assert dg["passed"] == (dg["measured"] >= R.DIAGONAL_MIN)
+        tc = claims[f"one_to_one_temporal_{arch}"]
+        assert tc["measured"]["muE_muD"] == s["dot_ratios"]["muE_muD"] == s["temporal_share"]
+        assert tc["measured"]["diagonal_fraction"] == s["temporal_diagonal_fraction"]
+        assert tc["passed"] == (s["largest_dot_ratio_term"] == "muE_muD" and s["temporal_share"] > T.mumu_min
+                                and s["temporal_diagonal_fraction"] >= T.diagonal_min)
+        assert len(s["per_row"]["input_driven"]) == 150 and 0 < s["average_attention_match"] <= 1
+        assert s["argmax_alignment"]["n"] == sum(s["step_counts"])
     # Asserted science at this small scale: VED, AED and AO all learn one-to-one to >= 99% phrase accuracy.
-    # (The mu.mu-dominance and diagonal claims need the quick/full scale; here only their rules are checked.)
+    # (The temporal claims need the quick/full scale; here only their rules are checked.)
     assert acc["passed"] is True, acc
     assert acc["figure"] == "figures/accuracy__runs.png"
-    assert claims["one_to_one_mumu_dominant_aed"]["figure"] == "figures/term_shares__one_to_one_aed.png"
+    assert claims["one_to_one_temporal_aed"]["figure"] == "figures/attention__one_to_one_aed.png"
 
     # Figures: PNG + SVG + Plotly JSON for every listed figure; names follow KIND__VARIANT.
     assert doc["figures"]
@@ -220,7 +292,7 @@ def test_small_reproduction_end_to_end(tmp_path) -> None:
         assert "__" in stem.name
     stems = {Path(f).stem for f in doc["figures"]}
     assert {"attention__one_to_one_aed", "term_shares__one_to_one_ao", "mu_pca__one_to_one_ved",
-            "accuracy__runs"} <= stems
+            "accuracy__runs", "term_shares_by_arch__one_to_one", "share_vs_match__runs"} <= stems
     assert "attention__one_to_one_ved" not in stems  # VED has no attention
     assert "input_share__aed" not in stems  # needs a second task besides one-to-one
     summary = (out / "summary.md").read_text()

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from innerworks.attention.decompose import (
@@ -38,8 +39,8 @@ from innerworks.attention.decompose import (
     model_cache_batches,
     to_plain,
 )
-from innerworks.attention.metrics import compare_lag_to_offset
-from innerworks.attention.scores import INPUT_TERMS, TERM_NAMES, attention_from_terms, score_terms
+from innerworks.attention.metrics import DotRatioAccumulator, compare_lag_to_offset, correlation
+from innerworks.attention.scores import INPUT_TERMS, TERM_NAMES, attention_from_terms, reconstruct_scores, score_terms
 from innerworks.errors import InnerworksError
 from innerworks.models.hooks import HOOK_DEC_STATES, HOOK_DEC_TOKENS, HOOK_ENC_STATES, HOOK_K, HOOK_Q, HOOK_WEIGHTS
 from innerworks.utils.io import write_json
@@ -111,7 +112,11 @@ def summarize_analysis(analysis: AttentionAnalysis, offset: torch.Tensor | list[
       ``eos_fraction_per_step``: the share of them for which that step is their ``<eos>`` step;
     - ``signed_shares_by_key_token``: per term, the head-averaged signed share split by the encoder token at the
       maximal alignment (token names from ``src_vocab`` when given, else ids; tokens never at a maximum left out);
-    - hidden-state variance numbers for encoder and decoder (VED included).
+    - hidden-state variance numbers for encoder and decoder (VED included);
+    - ``temporal_share``: the head-averaged ``muE_muD`` dot ratio; ``average_attention_match``: ``1 - TV``, the
+      total-variation distance between the dataset-average attention and each sample's attention averaged over
+      valid (row, step) and heads (1: every sample attends like the average). Both are fixed definitions of the
+      paper's "temporal components' role" and "how well the average attention matches a sample's attention".
 
     >>> import torch
     >>> from innerworks.attention.decompose import decompose_attention
@@ -133,6 +138,9 @@ def summarize_analysis(analysis: AttentionAnalysis, offset: torch.Tensor | list[
         return out
     out.update(_score_summary(analysis))
     out.update(_comparison_summary(analysis))
+    out["temporal_share"] = out["dot_ratios"]["muE_muD"]
+    mm = out.get("mean_attention_match")
+    out["average_attention_match"] = None if mm is None else 1.0 - mm["tv"]
     out.update(_step_summary(analysis))
     if analysis.signed_shares_by_key_token is not None:
         out["signed_shares_by_key_token"] = _shares_by_key_token(analysis.signed_shares_by_key_token, src_vocab)
@@ -321,6 +329,54 @@ def mu_pca_data(analysis: AttentionAnalysis, cache: dict[str, torch.Tensor], ds:
     return out
 
 
+# ------------------------------------------------------------------------------------------------------ per row
+def row_metrics(analysis: AttentionAnalysis, model: Any, ds: Any, batch_size: int = 256) -> dict[str, Any]:
+    """Per-row numbers the claims resample or pool, from one more greedy pass over ``ds``:
+
+    - ``per_row.input_driven``: each row's input-driven total, the sum over :data:`INPUT_DRIVEN_TERMS` of its dot
+      ratios (top-``k``, averaged over its valid decoder steps), averaged over heads;
+    - ``argmax_alignment``: Pearson r between the temporal-only attention's argmax
+      ``argmax_t (mu^D_s . mu^E_t)`` (over the row's valid source positions) and the sample attention's argmax,
+      pooled over every valid (row, decoder step) and averaged over heads; plus both argmaxes averaged per step and
+      their Pearson r over steps (a diagnostic).
+    """
+    acc = DotRatioAccumulator(k=analysis.k, keep_samples=True)
+    t_arg: list[torch.Tensor] = []
+    s_arg: list[torch.Tensor] = []
+    step: list[torch.Tensor] = []
+    for start in range(0, len(ds), batch_size):
+        part = ds.subset(slice(start, start + batch_size))
+        cache = _views_cache(model, part)
+        _, k_parts, _, src_len, _ = _side_parts(analysis, cache, part, "encoder")
+        _, q_parts, _, tgt_len, _ = _side_parts(analysis, cache, part, "decoder")
+        terms = score_terms(k_parts, q_parts, analysis.scale or 1.0)  # [B, nh, T, S]
+        acc.update(terms, reconstruct_scores(terms), src_len, tgt_len)
+        b, nh, t, s = terms["muE_muD"].shape
+        w = cache[HOOK_WEIGHTS]
+        w = (w.unsqueeze(1) if w.dim() == 3 else w)[:, :, :t, :s].double()
+        src_m = (torch.arange(s)[None, :] < src_len[:, None])[:, None, None, :]
+        valid = (torch.arange(t)[None, :] < tgt_len[:, None])  # [B, T]
+        neg = torch.tensor(-math.inf, dtype=torch.float64)
+        ta = torch.where(src_m, terms["muE_muD"], neg).argmax(-1)  # [B, nh, T]
+        sa = torch.where(src_m, w, neg).argmax(-1)
+        t_arg.append(ta.permute(0, 2, 1)[valid])  # [M, nh]
+        s_arg.append(sa.permute(0, 2, 1)[valid])
+        step.append(torch.arange(t).expand(b, t)[valid])
+    ps = acc.result()["per_sample"]
+    rows = sum(ps[n].double().reshape(len(ds), -1) for n in INPUT_DRIVEN_TERMS).mean(-1)  # type: ignore[index]
+    ta, sa, st = torch.cat(t_arg).double(), torch.cat(s_arg).double(), torch.cat(step)
+    pooled = [correlation(ta[:, h], sa[:, h])["pearson"] for h in range(ta.shape[1])]
+    n_steps = int(st.max()) + 1
+    cnt = torch.zeros(n_steps, dtype=torch.float64).index_add_(0, st, torch.ones_like(st, dtype=torch.float64))
+    t_step = torch.zeros(n_steps, dtype=torch.float64).index_add_(0, st, ta.mean(1)) / cnt
+    s_step = torch.zeros(n_steps, dtype=torch.float64).index_add_(0, st, sa.mean(1)) / cnt
+    return {"per_row": {"input_driven": rows.tolist()},
+            "argmax_alignment": {"pearson": float(np.nanmean(pooled)), "per_head": pooled, "n": int(ta.shape[0]),
+                                 "temporal_argmax_per_step": t_step.tolist(),
+                                 "sample_argmax_per_step": s_step.tolist(),
+                                 "per_step_pearson": correlation(t_step, s_step)["pearson"]}}
+
+
 # ------------------------------------------------------------------------------------------------------- analysis
 def _pick_sample(ds: Any) -> int:
     """The first row with the longest source: the largest picture, chosen without looking at the model."""
@@ -365,6 +421,8 @@ def analyze_model(model: Any, dataset: Any, *, name: str, metrics: dict[str, Any
     analysis = decompose_attention(model_cache_batches(model, ds, batch_size), k=k, offset=offset,
                                    progress=progress)
     summary = summarize_analysis(analysis, offset, src_vocab=list(ds.src_vocab))
+    if analysis.n_heads:
+        summary.update(row_metrics(analysis, model, ds, batch_size))
     result = RunAnalysis(name, task, arch, dict(metrics or {}), analysis, summary,
                          None if offset is None else offset.tolist())
     if fig_out is not None:
@@ -433,4 +491,4 @@ def analyze_run(run_dir: str | Path, out: str | Path, *, split: str = "test", n_
 
 
 __all__ = ["INPUT_DRIVEN_TERMS", "REBUILD_TERMS", "RunAnalysis", "analyze_model", "analyze_run", "draw_run_figures",
-           "mu_pca_data", "sample_attention_views", "summarize_analysis"]
+           "mu_pca_data", "row_metrics", "sample_attention_views", "summarize_analysis"]

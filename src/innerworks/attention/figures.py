@@ -10,7 +10,10 @@ figures of one kind form one panel with a run selector:
 - ``term_shares__<run>``: dot ratios and signed shares of the nine terms (:func:`term_shares_figure`);
 - ``mu_pca__<run>``: PCA of the temporal trajectories and of the input-driven clusters (:func:`mu_pca_figure`);
 - ``lag__<run>``: temporal argmax lag against the data's mean offset (:func:`lag_figure`);
-- ``input_share__<arch>``: input-driven share per task (:func:`input_share_figure`).
+- ``input_share__<arch>``: input-driven share per task (:func:`input_share_figure`);
+- ``term_shares_by_arch__<task>``: the nine dot ratios of AED and AO side by side (:func:`term_shares_by_arch_figure`);
+- ``share_vs_match__runs``: temporal share against the average-attention match, one point per run
+  (:func:`share_vs_match_figure`).
 
 >>> import tempfile
 >>> d = tempfile.mkdtemp()
@@ -296,5 +299,68 @@ def input_share_figure(out_dir: str | Path, name: str, shares: Mapping[str, floa
     return save_figure(out_dir, name, plotly_fig=pfig, mpl_fig=fig)
 
 
+def term_shares_by_arch_figure(out_dir: str | Path, name: str, shares: Mapping[str, Mapping[str, float]],
+                               title: str, ylabel: str = "dot ratio (top-5, head-averaged)") -> list[Path]:
+    """Grouped bars: the nine terms on the x axis, one bar per architecture (e.g. AED and AO on one task).
+
+    >>> import tempfile
+    >>> len(term_shares_by_arch_figure(tempfile.mkdtemp(), "term_shares_by_arch__demo",
+    ...                                {"aed": {"muE_muD": 0.8}, "ao": {"muE_muD": 0.7}}, "demo"))
+    3
+    """
+    import plotly.graph_objects as go
+
+    plt = _plt()
+    terms = [t for t in TERM_LABELS if any(t in v for v in shares.values())]
+    labels = [TERM_LABELS[t] for t in terms]
+    pfig = go.Figure()
+    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    width = 0.8 / max(len(shares), 1)
+    for i, (arch, vals) in enumerate(shares.items()):
+        ys = [_finite(vals.get(t)) for t in terms]
+        pfig.add_trace(go.Bar(x=labels, y=ys, name=arch.upper(), marker_color=_COLORS[i % len(_COLORS)]))
+        ax.bar(np.arange(len(terms)) + (i - (len(shares) - 1) / 2) * width, ys, width, label=arch.upper(),
+               color=_COLORS[i % len(_COLORS)])
+    pfig.update_layout(title=title, yaxis_title=ylabel, barmode="group", height=380, width=760)
+    ax.set_xticks(np.arange(len(terms)), labels, fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    return save_figure(out_dir, name, plotly_fig=pfig, mpl_fig=fig)
+
+
+def share_vs_match_figure(out_dir: str | Path, name: str, points: Mapping[str, Sequence[float]], title: str,
+                          xlabel: str = "average-attention match (1 − mean TV)",
+                          ylabel: str = "temporal share (μE·μD dot ratio)") -> list[Path]:
+    """Scatter of one point per run, ``points[run] = (x, y)``, labelled by run name.
+
+    >>> import tempfile
+    >>> len(share_vs_match_figure(tempfile.mkdtemp(), "share_vs_match__demo", {"a": (0.9, 0.8), "b": (0.5, 0.3)},
+    ...                           "demo"))
+    3
+    """
+    import plotly.graph_objects as go
+
+    plt = _plt()
+    names = list(points)
+    xs, ys = [_finite(points[n][0]) for n in names], [_finite(points[n][1]) for n in names]
+    colors = [_COLORS[i % len(_COLORS)] for i in range(len(names))]
+    pfig = go.Figure(go.Scatter(x=xs, y=ys, mode="markers+text", text=names, textposition="top center",
+                                marker={"color": colors, "size": 10}))
+    pfig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, height=420, width=620)
+    fig, ax = plt.subplots(figsize=(5.5, 4.0))
+    ax.scatter(xs, ys, c=colors)
+    for n, x, y in zip(names, xs, ys, strict=True):
+        ax.annotate(n, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return save_figure(out_dir, name, plotly_fig=pfig, mpl_fig=fig)
+
+
 __all__ = ["TERM_LABELS", "attention_figure", "input_share_figure", "lag_figure", "mu_pca_figure",
-           "term_shares_figure"]
+           "share_vs_match_figure", "term_shares_by_arch_figure", "term_shares_figure"]
