@@ -354,13 +354,13 @@ def test_natural_config_validation():
                                 "label_map": {1: 0, 2: None}})
     assert cfg.label_map == {"1": 0, "2": None} and cfg.resolved_max_length() is None
     for bad, msg in [
-        ({"corpus": "sst2", "tokeniser": "word"}, "data.tokeniser: Extra inputs are not permitted"),
-        ({"corpus": "mnist"}, "data.corpus: expected one of"),
+        ({"corpus": "sst2", "tokeniser": "word"}, "data: field 'tokeniser': unknown field"),
+        ({"corpus": "mnist"}, "data: field 'corpus': expected one of"),
         ({"corpus": "csv", "path": "x.csv"}, "corpus 'csv' needs text_column, label_column"),
         ({"corpus": "sst2", "path": "x.csv"}, "path only apply to corpus 'csv'"),
-        ({"corpus": "sst2", "split": [0.5, 0.5, 0.5]}, "data.split: fractions must sum to 1"),
-        ({"corpus": "sst2", "overlength": "clip"}, "data.overlength"),
-        ({"corpus": "sst2", "max_length": 0}, "data.max_length"),
+        ({"corpus": "sst2", "split": [0.5, 0.5, 0.5]}, "data: field 'split': fractions must sum to 1"),
+        ({"corpus": "sst2", "overlength": "clip"}, "data: field 'overlength'"),
+        ({"corpus": "sst2", "max_length": 0}, "data: field 'max_length'"),
         ({"corpus": "sst2", "text_field": "title+description"}, "text_field only applies"),
         ("sst2", "data: expected a mapping"),
     ]:

@@ -55,4 +55,5 @@ def format_validation_error(exc: Any, source: str, prefix: str = "",
     elif err["type"] == "missing":
         msg = "required field is missing"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return kind(f"{source}: field '{field or '(top level)'}': {msg}{more}")
+    where = f"field '{field}': " if field else ""
+    return kind(f"{source}: {where}{msg}{more}")

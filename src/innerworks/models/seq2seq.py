@@ -40,7 +40,7 @@ from pydantic import ValidationError
 from torch import nn
 from torch.nn import functional as F
 
-from innerworks.errors import ConfigError, InnerworksError
+from innerworks.errors import ConfigError, InnerworksError, format_validation_error
 from innerworks.models.cells import make_cell
 from innerworks.models.hooks import (
     ATTENTION_HOOKS,
@@ -336,9 +336,7 @@ def build_seq2seq(cfg: Seq2SeqConfig | dict[str, Any], src_vocab_size: int, tgt_
         try:
             cfg = Seq2SeqConfig.model_validate(cfg)
         except ValidationError as err:
-            e = err.errors()[0]
-            loc = ".".join(str(p) for p in e["loc"])
-            raise ConfigError(f"field 'model.{loc}': {e['msg']}") from None
+            raise format_validation_error(err, "model config", prefix="model.") from None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         if cfg.arch == "transformer":

@@ -141,7 +141,7 @@ class _Session:
         total = loss + cfg.l2 * _l2(self.model) if cfg.l2 > 0 else loss
         if not torch.isfinite(total.detach()):
             raise TrainingError(
-                f"non-finite loss ({float(total)}) at step {step} of {self.recipe.name}: lower train.lr, "
+                f"non-finite loss ({float(total.detach())}) at step {step} of {self.recipe.name}: lower train.lr, "
                 f"raise train.l2 or set train.clip (the run directory keeps the last checkpoint)"
             )
         self.opt.zero_grad(set_to_none=True)

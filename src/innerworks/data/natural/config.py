@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from innerworks.data.natural.corpus import DEFAULT_FRACTIONS, check_fractions
 from innerworks.data.natural.registry import CORPORA
-from innerworks.errors import ConfigError
+from innerworks.errors import ConfigError, format_validation_error
 
 _CSV_FIELDS = ("path", "val_path", "test_path", "text_column", "label_column", "label_map", "class_names",
                "delimiter")
@@ -126,7 +126,4 @@ def parse_natural_config(obj: Any, where: str = "data") -> NaturalConfig:
     try:
         return NaturalConfig.model_validate(dict(obj))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in (where, *err["loc"]))
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        raise ConfigError(f"{loc}: {msg}") from None
+        raise format_validation_error(exc, where) from None

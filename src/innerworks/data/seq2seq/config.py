@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from innerworks.errors import ConfigError
+from innerworks.errors import ConfigError, format_validation_error
 
 SYNTHETIC_TASKS = ("one_to_one", "reversal", "sort")
 TaskName = Literal["one_to_one", "reversal", "sort", "escan", "scan", "translation"]
@@ -114,10 +114,4 @@ def parse_task_config(data: Mapping[str, Any] | Seq2SeqTaskConfig, source: str =
     try:
         return Seq2SeqTaskConfig.model_validate(dict(data))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = {"extra_forbidden": "unknown field", "missing": "required field is missing"}.get(err["type"], err["msg"])
-        msg = msg.removeprefix("Value error, ")
-        where = f"field '{loc}': " if loc else ""
-        more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise ConfigError(f"{source}: {where}{msg}{more}") from None
+        raise format_validation_error(exc, source) from None
