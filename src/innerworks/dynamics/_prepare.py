@@ -9,7 +9,7 @@ import torch
 from pydantic import BaseModel, ValidationError
 
 from innerworks.dynamics.step import Step, as_step
-from innerworks.errors import InnerworksError
+from innerworks.errors import InnerworksError, format_validation_error
 
 
 def parse_options(cls: type[BaseModel], options: dict[str, Any]) -> Any:
@@ -17,11 +17,10 @@ def parse_options(cls: type[BaseModel], options: dict[str, Any]) -> Any:
     try:
         return cls(**options)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "options"
-        valid = ", ".join(cls.model_fields)
-        hint = f" (valid options: {valid})" if err["type"] == "extra_forbidden" else ""
-        raise InnerworksError(f"option {field!r}: {err['msg']}{hint}") from None
+        err = format_validation_error(exc, "options", kind=InnerworksError)
+        if exc.errors()[0]["type"] == "extra_forbidden":
+            err = InnerworksError(f"{err} (valid options: {', '.join(cls.model_fields)})")
+        raise err from None
 
 
 def as_states(states: Any, name: str = "initial_states") -> torch.Tensor:
