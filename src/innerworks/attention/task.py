@@ -10,7 +10,9 @@ Recipe sections:
 Training minimises the masked cross-entropy over target tokens up to ``<eos>``, decoding with teacher forcing or
 greedily as ``model.teacher_forcing`` says (the notes' default is greedy). Evaluation always decodes greedily and
 reports ``phrase_accuracy`` (primary), ``word_accuracy``, ``loss`` (cross-entropy of the greedy logits) and, for
-translation, ``bleu``.
+translation, ``bleu``. A split longer than :data:`EVAL_MAX_ROWS` rows (the paper-scale training split) is evaluated on a
+fixed, seeded sample of that many rows; ``metrics.json`` says so per split (``n``, ``split_rows``, ``sampled``,
+``sample_seed``).
 
 >>> import torch
 >>> task = Seq2SeqTask()
@@ -21,7 +23,7 @@ translation, ``bleu``.
 >>> float(task.loss(model, batch, torch.device("cpu")).detach()) > 0
 True
 >>> sorted(task.evaluate(model, data.val, torch.device("cpu")))
-['loss', 'n', 'phrase_accuracy', 'word_accuracy']
+['loss', 'n', 'phrase_accuracy', 'sampled', 'split_rows', 'word_accuracy']
 """
 
 from __future__ import annotations
@@ -42,6 +44,32 @@ from innerworks.train.tasks import Task, register_task
 
 # Extra greedy steps past the reference length when scoring BLEU, so longer hypotheses are not cut at the reference.
 BLEU_SLACK = 10
+# A split longer than this (in practice the 128k-row training split of the paper-scale recipes) is evaluated on a
+# fixed, seeded sample of this many rows: greedy decoding of all of it took longer than training on a CPU.
+EVAL_MAX_ROWS = 5000
+# The sample's seed: the data seed plus this, so every run of one recipe evaluates the same rows.
+EVAL_SAMPLE_SEED = 0
+
+
+def eval_rows(dataset: Seq2SeqDataset, max_rows: int = EVAL_MAX_ROWS) -> tuple[Seq2SeqDataset, dict[str, float]]:
+    """The rows :meth:`Seq2SeqTask.evaluate` decodes: the whole split when it has at most ``max_rows`` rows, else a
+    fixed sample of ``max_rows`` rows (without replacement, in split order) drawn from the data seed, plus what
+    ``metrics.json`` records about it (``split_rows``, ``sampled`` 0/1, ``sample_seed``).
+
+    >>> from innerworks.data.seq2seq import make_seq2seq_splits
+    >>> s = make_seq2seq_splits({"task": "one_to_one", "min_length": 2, "max_length": 4, "n_train": 30, "n_val": 2,
+    ...                          "n_test": 2}, seed=0)
+    >>> rows, info = eval_rows(s.train, 10); len(rows), info["sampled"], info["split_rows"]
+    (10, 1.0, 30.0)
+    >>> torch.equal(eval_rows(s.train, 10)[0].src, rows.src), eval_rows(s.train)[1]["sampled"]
+    (True, 0.0)
+    """
+    n = len(dataset)
+    if n <= max_rows:
+        return dataset, {"split_rows": float(n), "sampled": 0.0}
+    seed = int(dataset.meta.get("seed", 0)) + EVAL_SAMPLE_SEED
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_rows].sort().values
+    return dataset.subset(idx), {"split_rows": float(n), "sampled": 1.0, "sample_seed": float(seed)}
 
 
 def _trim(src: torch.Tensor, src_lengths: torch.Tensor, tgt: torch.Tensor, tgt_lengths: torch.Tensor) -> Seq2SeqBatch:
@@ -100,8 +128,11 @@ class Seq2SeqTask(Task):
     @torch.no_grad()
     def evaluate(self, model: nn.Module, dataset: Seq2SeqDataset, device: torch.device,
                  batch_size: int = 256) -> dict[str, float]:
-        """Greedy decoding of the whole split: phrase/word accuracy, loss, and BLEU for translation."""
+        """Greedy decoding of the split (a fixed, seeded sample of :data:`EVAL_MAX_ROWS` rows when it is longer, see
+        :func:`eval_rows`): phrase/word accuracy, loss, BLEU for translation, and ``n`` (rows decoded),
+        ``split_rows``, ``sampled`` (1.0 when a sample was decoded) and ``sample_seed``."""
         model.check_vocab(dataset.src_vocab, dataset.tgt_vocab)
+        dataset, info = eval_rows(dataset)
         translation = dataset.meta.get("task") == "translation"
         n_rows = correct_rows = 0
         n_tokens = correct_tokens = 0
@@ -123,7 +154,7 @@ class Seq2SeqTask(Task):
             if translation:
                 preds += pred.cpu().tolist()
         out = {"phrase_accuracy": correct_rows / n_rows, "word_accuracy": correct_tokens / n_tokens,
-               "loss": loss_sum / n_tokens, "n": float(n_rows)}
+               "loss": loss_sum / n_tokens, "n": float(n_rows), **info}
         if translation:
             vocab: Any = dataset.tgt_vocab
             if self._vocabs is not None and self._vocabs.tgt_vocab.tokens == list(dataset.tgt_vocab):
@@ -132,4 +163,4 @@ class Seq2SeqTask(Task):
         return out
 
 
-__all__ = ["Seq2SeqTask"]
+__all__ = ["EVAL_MAX_ROWS", "Seq2SeqTask", "eval_rows"]
