@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -112,6 +113,37 @@ def test_term_views_rebuild_the_models_attention(runs) -> None:
     temporal = torch.tensor(v["temporal"], dtype=torch.float64)
     assert torch.allclose(temporal.sum(-1), torch.ones(n_t, dtype=torch.float64))
     assert v["src_tokens"][-1] == "<eos>" and len(v["tgt_tokens"]) == n_t
+
+
+def test_row_metrics_match_a_direct_computation(runs) -> None:
+    """Per-row input-driven totals and the argmax alignment, recomputed from the terms and weights of one batch;
+    the temporal share and the average-attention match are the fixed definitions of docs/attention.md §5."""
+    from innerworks.attention.metrics import DotRatioAccumulator
+    from innerworks.train import load_run
+
+    run = load_run(runs["aed"])
+    ds = run.data.test
+    r = analyze_model(run.model, ds, name="x", batch_size=50)  # three batches of rows in the per-row pass
+    s = r.summary
+    assert s["temporal_share"] == s["dot_ratios"]["muE_muD"]
+    assert s["average_attention_match"] == pytest.approx(1 - float(r.analysis.mean_attention_match["tv"].mean()))
+    cache = _views_cache(run.model, ds)
+    _, k_parts, _, src_len, _ = _side_parts(r.analysis, cache, ds, "encoder")
+    _, q_parts, _, tgt_len, _ = _side_parts(r.analysis, cache, ds, "decoder")
+    terms = score_terms(k_parts, q_parts, r.analysis.scale)
+    acc = DotRatioAccumulator(k=5, keep_samples=True).update(terms, reconstruct_scores(terms), src_len, tgt_len)
+    per = acc.result()["per_sample"]  # all rows in one batch
+    rows = sum(per[t].reshape(-1) for t in INPUT_DRIVEN_TERMS)
+    assert torch.allclose(torch.tensor(s["per_row"]["input_driven"], dtype=torch.float64), rows.double(), atol=1e-9)
+    w = cache["attn.hook_weights"].double()
+    t_pairs, s_pairs = [], []
+    for n in range(len(ds)):
+        sl, tl = int(src_len[n]), int(tgt_len[n])
+        t_pairs += terms["muE_muD"][n, 0, :tl, :sl].argmax(-1).tolist()
+        s_pairs += w[n, :tl, :sl].argmax(-1).tolist()
+    al = s["argmax_alignment"]
+    assert al["n"] == len(t_pairs) == int(tgt_len.sum())
+    assert al["pearson"] == pytest.approx(float(np.corrcoef(t_pairs, s_pairs)[0, 1]), abs=1e-9)
 
 
 def test_multihead_transformer_is_decomposed_head_by_head(tmp_path) -> None:

@@ -36,11 +36,15 @@ def test_builtin_settings_cover_every_claim(quick) -> None:
     lab = R.AttentionReproduction()
     cfg = lab.load_settings(quick=quick)  # also builds and validates every run's recipe
     needed = {"one_to_one_ved", "one_to_one_aed", "one_to_one_ao", "escan_aed", "escan_ao", "sort_aed",
-              "translation_aed", "one_to_one_transformer"}
+              "translation_aed", "translation_ao", "one_to_one_transformer"}
     assert needed <= set(cfg.runs)
     recipes = lab.recipes(cfg, 7, lab.settings_path(quick))
     assert all(r.seed == 7 and r.name == n and r.task == "seq2seq" for n, r in recipes.items())
     assert {n: r.model["arch"] for n, r in recipes.items()}["escan_ao"] == "ao"
+    # translation: AED and AO on the same Tatoeba En->Fr data and training recipe
+    ta, to = recipes["translation_aed"], recipes["translation_ao"]
+    assert (ta.model["arch"], to.model["arch"]) == ("aed", "ao") and ta.data == to.data and ta.train == to.train
+    assert ta.data["corpus"] == "tatoeba" and ta.data["task"] == "translation"
     # Runs compared by a claim share their architecture's size (same hidden size for one-to-one and sort).
     assert recipes["sort_aed"].model["hidden_size"] == recipes["one_to_one_aed"].model["hidden_size"]
     if quick:  # the quick overrides really shrink the paper-scale recipes
@@ -258,8 +262,11 @@ def test_small_reproduction_end_to_end(tmp_path) -> None:
         d = out / "runs" / name
         for f in ("config.yaml", "model.safetensors", "metrics.json", "run.json", "analysis.json"):
             assert (d / f).is_file(), (name, f)
-        assert runs[name]["metrics"]["phrase_accuracy"] == json.loads((d / "metrics.json").read_text())["test"][
-            "phrase_accuracy"] == doc["accuracies"][name]["phrase_accuracy"]
+        m = json.loads((d / "metrics.json").read_text())
+        assert runs[name]["metrics"]["phrase_accuracy"] == m["test"]["phrase_accuracy"] == doc["accuracies"][name][
+            "phrase_accuracy"]
+        # 2000 training rows <= 5000: decoded whole, and metrics.json says so
+        assert m["train"]["sampled"] == 0.0 and m["train"]["split_rows"] == m["train"]["n"] == 2000
     for name in ("one_to_one_aed", "one_to_one_ao"):
         s = runs[name]["summary"]
         assert s["n_sequences"] == 150 and s["score_identity_max_abs_err"] < 1e-3
