@@ -22,7 +22,6 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from innerworks.errors import InnerworksError
-from innerworks.report.claims import Claim, ReproResult, write_results
 from innerworks.report.figures import save_figure
 from innerworks.report.html import (
     figure_kind,
@@ -32,6 +31,7 @@ from innerworks.report.html import (
     print_claims_table,
     render_report,
 )
+from innerworks.repro.claims import Claim, ReproResult, Source, Thresholds, write_results
 from innerworks.utils.io import write_json
 
 WIDE_ERROR = "RuntimeError: kernel diverged <script>alert('x')</script>"
@@ -75,13 +75,15 @@ def _integration_stage(d: Path, rng: np.random.Generator) -> list[Claim]:
     spec.update_yaxes(scaleanchor="x")
     save_figure(d, "eigenspectrum", plotly_fig=spec, mpl_fig=_mpl_line(ev.real, ev.imag),
                 title="Jacobian eigenvalues at the fixed points")
+    # The extension sits between two paper-grounded claims: the page must still list it after them.
     return [
         Claim("fixed_point_manifold_gru", "GRU fixed points lie on a low-dimensional manifold", ">= 0.9 var in 2 PCs",
-              0.94, True, figure="figures/pca3d_gru.png"),
+              0.94, True, figure="figures/pca3d_gru.png", source=Source.PAPER, reference="ICLR 2019 §4"),
         Claim("fixed_point_manifold_lstm", "LSTM fixed points lie on a low-dimensional manifold",
-              ">= 0.9 var in 2 PCs", 0.71, False, figure="figures/pca3d_lstm.png"),
+              ">= 0.9 var in 2 PCs", 0.71, False, figure="figures/pca3d_lstm.png", source=Source.EXTENSION,
+              reference="notes §8.3"),
         Claim("slow_mode", "One eigenvalue near 1 at each fixed point", "|1 - max|λ|| < 0.05", 0.012, True,
-              figure="figures/eigenspectrum.png"),
+              figure="figures/eigenspectrum.png", source=Source.PREDECESSOR, reference="NeurIPS 2019 §4.5"),
     ]
 
 
@@ -98,11 +100,17 @@ def _attention_stage(d: Path, rng: np.random.Generator) -> list[Claim]:
     (d / "figures" / "broken.plotly.json").write_text('{"data": [', encoding="utf-8")
     return [
         Claim("temporal_dominates", "The temporal component explains most attention", ">= 0.8", [0.86, 0.91],
-              True, figure="figures/attention_copy_lstm.png", details={"per_task": {"scan": 0.86, "copy": 0.91}}),
+              True, figure="figures/attention_copy_lstm.png", details={"per_task": {"scan": 0.86, "copy": 0.91}},
+              reference="ICLR 2021 abstract"),
         Claim("reconstruction_error", "Chosen terms reconstruct attention", "< 0.1", float("nan"), None,
-              figure="figures/attention_scan_gru.png"),
-        Claim("alignment_monotone", "Alignment is monotone", "true", True, True, figure="figures/alignment.png"),
+              figure="figures/attention_scan_gru.png", source=Source.AUTHOR_CODE, reference="decompose.py"),
+        Claim("alignment_monotone", "Alignment is monotone", "true", True, True, figure="figures/alignment.png",
+              source=Source.EXTENSION),
     ]
+
+
+THRESHOLDS = Thresholds(var_min=(0.9, "issue: '>= 90% of the variance in 2 PCs'"),
+                        eig_tol=(0.05, "the paper's Fig. 3 <b>tolerance</b>"))
 
 
 def _wide_loglog(d: Path) -> None:
@@ -122,7 +130,8 @@ def _wide_loglog(d: Path) -> None:
 def build_fake_run(root: Path, seed: int = 0, wide_ok: bool = False) -> tuple[Path, list[str]]:
     """A `repro all` folder: integration + attention stages, and a wide stage that failed (no results.json).
 
-    Returns the folder and the ids of every claim written.
+    Sources: paper 2/2, predecessor 1/1, author code 0/1 (not measured), extension 1/2 (4/6 all together).
+    Returns the folder and the ids of every claim written, in page order (paper-grounded first in each stage).
     """
     rng = np.random.default_rng(seed)
     run = root / "run"
@@ -130,9 +139,10 @@ def build_fake_run(root: Path, seed: int = 0, wide_ok: bool = False) -> tuple[Pa
     ids: list[str] = []
     for name, make in (("integration", _integration_stage), ("attention", _attention_stage)):
         claims = make(run / name, rng)
-        write_results(run / name, ReproResult(name, claims, extra={"seed": seed, "config": {"stage": name}}))
+        extra = {"seed": seed, "config": {"stage": name}, "thresholds": THRESHOLDS.to_dict()}
+        write_results(run / name, ReproResult(name, claims, extra=extra))
         stages.append({"name": name, "dir": name, "wall_time_s": 12.5, "status": "ok", "error": None})
-        ids += [c.id for c in claims]
+        ids += [c.id for c in sorted(claims, key=lambda c: c.source == Source.EXTENSION)]
     _wide_loglog(run / "wide")  # it saved a figure before failing
     if wide_ok:
         claims = [Claim("ntk_slope", "NTK correction scales as 1/width", "slope in [-1.1, -0.9]", -0.98, True,
@@ -196,6 +206,16 @@ def parse(page: str) -> _Tags:
     return p
 
 
+_COUNT = re.compile(r'<span class="count [^"]*" data-source="([^"]+)"><span class="big">(\d+/\d+)</span>')
+_GROUND_TRUTH = {"paper": "2/2", "predecessor": "1/1", "author-code": "0/1", "extension": "1/2"}
+
+
+def headline(page: str) -> dict[str, str]:
+    """The big numbers at the top of the page: passed/total per source."""
+    verdict = page[page.index('id="verdict"'):page.index('id="verdict-secondary"')]
+    return dict(_COUNT.findall(verdict))
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # The page
 # ---------------------------------------------------------------------------------------------------------------------
@@ -217,7 +237,7 @@ def test_claims_table_lists_every_claim_with_verdict_and_links(fake_run, page) -
         assert (run / href).is_file(), href
     assert page.count('class="badge pass"') >= 4 and 'class="badge fail">FAIL' in page
     assert 'class="badge na">N/A' in page  # passed=None (NaN measured)
-    assert "5/6</span> claims passed" not in page and "4/6</span> claims passed" in page
+    assert 'class="big">4/6' not in page  # one mixed total is never the headline
 
 
 def test_failed_stage_shown_with_escaped_error(page) -> None:
@@ -293,7 +313,9 @@ def test_rerender_reads_saved_results_only(fake_run, tmp_path: Path) -> None:
     out = render_report(run, output=tmp_path / "elsewhere" / "again.html")
     assert out == tmp_path / "elsewhere" / "again.html"
     page = out.read_text()
-    assert "5/6</span> claims passed" in page
+    # The extension that now passes moves the extension count only; the paper's numbers stay as they were.
+    assert headline(page) == {**_GROUND_TRUTH, "extension": "2/2"}
+    assert "all claims together 5/6" in page
     pngs = [a["href"] for t, a in parse(page).tags if t == "a" and "pnglink" in (a.get("class") or "")]
     assert pngs and all((out.parent / href).resolve().is_file() for href in pngs)  # links lead back to the run
     doc["claims"][1]["measured"], doc["claims"][1]["passed"] = 0.71, False
@@ -314,6 +336,58 @@ def test_script_breaking_text_in_figure_is_escaped(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# Claims by source: the paper's count, the extensions apart, references, thresholds
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def test_headline_counts_per_source_never_one_mixed_total(page) -> None:
+    assert headline(page) == _GROUND_TRUTH
+    assert list(headline(page)) == ["paper", "predecessor", "author-code", "extension"]  # the paper's first
+    verdict = page[page.index('id="verdict"'):page.index("</section>")]
+    secondary = verdict[verdict.index('id="verdict-secondary"'):]
+    assert "all claims together 4/6" in secondary and "not part of the paper's count" in secondary
+    # Each stage card and the per-stage table give counts per source as well.
+    assert "paper 1/1 · predecessor 1/1 · extension 0/1" in page
+    assert "paper 1/1 · author code 0/1 · extension 1/1" in page
+
+
+def _stage_rows(page: str, stage: str) -> list[tuple[str, dict[str, str | None]]]:
+    body = page[page.index(f'<tbody class="stage-claims" data-stage="{stage}">'):]
+    body = body[: body.index("</tbody>")]
+    return [(t, a) for t, a in parse(body).tags if t == "tr"]
+
+
+def test_claims_grouped_by_source_extensions_last_and_labelled(page) -> None:
+    rows = _stage_rows(page, "integration")
+    kinds = [a.get("data-claim-id") or f"[{a.get('data-group') or a['class']}]" for _, a in rows]
+    assert kinds == ["[stage-head]", "[paper-grounded]", "fixed_point_manifold_gru", "slow_mode", "[extension]",
+                     "fixed_point_manifold_lstm"]
+    assert [a["data-source"] for _, a in rows if a.get("data-claim-id")] == ["paper", "predecessor", "extension"]
+    assert page.count("Extensions: not part of the paper&#39;s count") == 2  # one group per stage that has them
+    group = page[page.index('<tr class="source-group extension" data-group="extension">'):]
+    assert "extension 0/1" in group[: group.index("</tr>")]  # the group is counted on its own
+    # Every claim shows its source and reference.
+    for ref in ("ICLR 2019 §4", "NeurIPS 2019 §4.5", "notes §8.3", "ICLR 2021 abstract", "decompose.py"):
+        assert f'<div class="ref">{ref}</div>' in page, ref
+    assert '<span class="src-badge grounded">author code</span>' in page
+    assert '<span class="src-badge ours">extension</span>' in page
+
+
+def test_thresholds_table_with_reasons(fake_run, page) -> None:
+    table = page[page.index('id="thresholds-integration"'):]
+    table = table[: table.index("</table>")]
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", table, re.S)]
+    assert cells == ["var_min", "0.9", "issue: &#39;&gt;= 90% of the variance in 2 PCs&#39;",
+                     "eig_tol", "0.05", "the paper&#39;s Fig. 3 &lt;b&gt;tolerance&lt;/b&gt;"]
+    assert 'id="thresholds-attention"' in page and 'id="thresholds-wide"' not in page
+    further = page[page.index("Further results saved by"):page.index("</section>", page.index("Further results"))]
+    assert "seed" in further and "thresholds" not in further and "counts" not in further  # not repeated there
+    stage = load_report(fake_run[0]).stages[0]
+    assert [(t.name, t.value, t.reason) for t in stage.thresholds][1] == ("eig_tol", "0.05",
+                                                                        "the paper's Fig. 3 <b>tolerance</b>")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Other folder layouts and bad input
 # ---------------------------------------------------------------------------------------------------------------------
 
@@ -323,6 +397,8 @@ def test_single_stage_folder(fake_run) -> None:
     r = load_report(run / "integration")
     assert [s.name for s in r.stages] == ["integration"]
     assert (r.n_passed, r.n_claims, r.seed) == (2, 3, 0)
+    assert r.counts == {"paper": {"passed": 1, "total": 1}, "predecessor": {"passed": 1, "total": 1},
+                        "extension": {"passed": 0, "total": 1}}
     page = render_report(run / "integration").read_text()
     assert page.count('class="claim-row') == 3
     assert 'href="figures/pca3d_gru.png"' in page
@@ -391,8 +467,14 @@ def test_print_claims_table(fake_run) -> None:
     assert (passed, total) == (4, 6)
     for claim_id in ids:
         assert claim_id in text
-    assert "4/6 claims passed" in text and "stage(s) failed: wide" in text and "kernel diverged" in text
+    title = "paper 2/2 · predecessor 1/1 · author code 0/1 · extension 1/2 claims passed"
+    assert title in text and "stage(s) failed: wide" in text and "kernel diverged" in text
+    assert "4/6" not in text  # no mixed total in the title
     assert text.count("PASS") == 4 and text.count("N/A") == 1
+    for word in ("source", "predecessor", "author code", "extension", "NeurIPS 2019 §4.5", "ICLR 2021 abstract"):
+        assert word in text, word
+    # Within a stage, the extension comes after the paper-grounded claims.
+    assert text.index("fixed_point_manifold_gru") < text.index("slow_mode") < text.index("fixed_point_manifold_lstm")
 
 
 def test_cli_report_command(fake_run) -> None:

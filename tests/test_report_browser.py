@@ -1,7 +1,8 @@
 """The generated report in headless Chromium (Debian's chromium + chromium-driver, driven by Selenium).
 
 No console errors, every figure drawn (2-D: SVG with traces; 3-D: a WebGL canvas), every claim in the table, the
-selectors and claim links switch figures, no network requests. Screenshot: ``test-artifacts/report.png``.
+selectors and claim links switch figures, the counts per source and the extension groups visible, no network
+requests. Screenshot: ``test-artifacts/report.png``.
 Install the browser with ``scripts/install_browser.sh``. Without it the test skips, or fails when ``CI`` is set.
 """
 
@@ -123,9 +124,19 @@ def test_report_in_chromium(loaded) -> None:
     driver, run, ids = loaded
     assert _severe(driver) == []
 
-    # The claims table lists every claim.
+    # The claims table lists every claim, paper-grounded first in each stage.
     rows = driver.find_elements(By.CSS_SELECTOR, "#claims-table tr.claim-row")
     assert [r.get_attribute("data-claim-id") for r in rows] == ids
+
+    # The headline shows the counts per source, the extensions apart; the extension groups are visible and labelled.
+    counts = driver.find_elements(By.CSS_SELECTOR, "#verdict .count")
+    assert [c.text for c in counts] == ["2/2 paper", "1/1 predecessor", "0/1 author code", "1/2 extension"]
+    assert all(c.is_displayed() for c in counts)
+    groups = driver.find_elements(By.CSS_SELECTOR, "#claims-table tr.source-group.extension")
+    assert len(groups) == 2 and all(g.is_displayed() for g in groups)
+    assert groups[0].text.startswith("Extensions: not part of the paper's count")
+    table = driver.find_element(By.ID, "thresholds-integration")
+    assert table.is_displayed() and "issue: '>= 90% of the variance in 2 PCs'" in table.text
 
     # Every figure: the shown ones directly, the others through their group's selector.
     variants = driver.find_elements(By.CSS_SELECTOR, ".fig-variant")
