@@ -125,6 +125,19 @@ def _attn(runs: dict[str, RunAnalysis], name: str) -> dict[str, Any] | None:
     return r.summary if r is not None and r.summary.get("has_attention") else None
 
 
+def _two_runs(runs: dict[str, RunAnalysis], text: tuple[str, str, str], name: str,
+              base: str) -> Claim | tuple[dict[str, Any], dict[str, Any]]:
+    """The attention summaries of runs ``name`` and ``base``, or the not-evaluated claim (``text`` is its id,
+    statement and expected rule) when one is missing or has no attention."""
+    need = [n for n in (name, base) if n not in runs]
+    if need:
+        return _missing(*text, need)
+    s, b = _attn(runs, name), _attn(runs, base)
+    if s is None or b is None:
+        return _no_attention(*text, name if s is None else base)
+    return s, b
+
+
 def _fail(details: dict[str, Any], ok: bool, why: str) -> None:
     if not ok:
         details["explanation"] = why
@@ -188,12 +201,10 @@ def input_correction_claim(runs: dict[str, RunAnalysis], task: str, arch: str,
                  "more than on one-to-one")
     expected = (f"μE·μD has the largest dot ratio, and the {T.bootstrap_level:.0%} bootstrap interval (over test rows) "
                 f"of input-driven total({task}) − input-driven total(one-to-one) lies above 0")
-    need = [n for n in (name, base) if n not in runs]
-    if need:
-        return _missing(cid, statement, expected, need)
-    s, b = _attn(runs, name), _attn(runs, base)
-    if s is None or b is None:
-        return _no_attention(cid, statement, expected, name if s is None else base)
+    pair = _two_runs(runs, (cid, statement, expected), name, base)
+    if isinstance(pair, Claim):
+        return pair
+    s, b = pair
     rows, base_rows = s.get("per_row", {}).get("input_driven"), b.get("per_row", {}).get("input_driven")
     if not rows or not base_rows:
         return Claim(cid, statement, expected, None, None, None, {"explanation": "no per-row input-driven totals"})
@@ -348,12 +359,10 @@ def input_share_claim(runs: dict[str, RunAnalysis], task: str, arch: str, figs: 
                  "than on one-to-one")
     expected = (f"input-driven dot-ratio share (sum over {', '.join(INPUT_DRIVEN_TERMS)}) on {task} >= "
                 f"{T.input_share_factor:g} x its one-to-one value")
-    need = [n for n in (name, base) if n not in runs]
-    if need:
-        return _missing(cid, statement, expected, need)
-    s, b = _attn(runs, name), _attn(runs, base)
-    if s is None or b is None:
-        return _no_attention(cid, statement, expected, name if s is None else base)
+    pair = _two_runs(runs, (cid, statement, expected), name, base)
+    if isinstance(pair, Claim):
+        return pair
+    s, b = pair
     v, w = s["input_driven_dot_ratio"], b["input_driven_dot_ratio"]
     ok = v >= T.input_share_factor * w
     details: dict[str, Any] = {"source": "issue text ('much larger')", "ratio": v / w if w > 0 else None}
