@@ -41,9 +41,12 @@ def test_builtin_settings_cover_every_claim(quick) -> None:
     recipes = lab.recipes(cfg, 7, lab.settings_path(quick))
     assert all(r.seed == 7 and r.name == n and r.task == "seq2seq" for n, r in recipes.items())
     assert {n: r.model["arch"] for n, r in recipes.items()}["escan_ao"] == "ao"
-    # translation: AED and AO on the same Tatoeba En->Fr data and training recipe
+    # translation: AED and AO on the same Tatoeba En->Fr data and optimiser (the step counts may differ: chosen by
+    # validation BLEU)
     ta, to = recipes["translation_aed"], recipes["translation_ao"]
-    assert (ta.model["arch"], to.model["arch"]) == ("aed", "ao") and ta.data == to.data and ta.train == to.train
+    assert (ta.model["arch"], to.model["arch"]) == ("aed", "ao") and ta.data == to.data
+    assert ta.train.model_copy(update={"steps": 1, "eval_every": 1, "checkpoint_every": 1}) == \
+        to.train.model_copy(update={"steps": 1, "eval_every": 1, "checkpoint_every": 1})
     assert ta.data["corpus"] == "tatoeba" and ta.data["task"] == "translation"
     # Runs compared by a claim share their architecture's size (same hidden size for one-to-one and sort).
     assert recipes["sort_aed"].model["hidden_size"] == recipes["one_to_one_aed"].model["hidden_size"]
