@@ -6,25 +6,18 @@
 **Classifiers** (``task: classification``):
 
 1. Visited states: the cell states of ``n_docs`` test documents, up to each document's length.
-2. Fixed points at x* = 0 (no word: a zero input vector) with :func:`~innerworks.dynamics.find_fixed_points`
-   from ``n_starts`` visited states (per-point Newton/LM, certificate ``‖F(h) − h‖ < 1e-8``; duplicates merged
-   within ``unique_tol``, 0.025 by default, Aitken's manifold setting). Slow points (stalled local minima of q with
-   speed < ``slow_tol``) are kept apart.
-3. Manifold dimension (PCA at 90% and 95% of the variance, participation ratio) on the fixed or slow points, never on
-   all visited states (integration notes §8). ``manifold="fixed"`` (default) measures the certified fixed points plus
-   stalled slow points (the notes' §8 protocol), except those farther from the visited states' centroid than
-   ``outlier_scale`` (10) times their mean distance (FixedPointFinder's outlier rule: no trajectory goes there; e.g. a
-   UGRNN point at norm 54 where saturated gates make every state slow). Beside it, always: the authors' slow points
-   (:func:`~innerworks.dynamics.find_slow_points`, notes §3: Adam descent of q from the same number of visited states
-   until the mean ``q ≤ 0.05 · ½ · s̄²``, ``s̄`` the mean per-token step, each kept point below that, merged within
-   ``unique_tol``) under ``slow_points``, and the all-visited-states PCA under ``states``. ``manifold="slow"`` makes the
-   slow points the measured manifold instead. Why fixed points by default: at the authors' tolerance the slow-point
-   cloud has a thickness of about a token step, which holds 5-10% of its variance (3-class GRU-64: [.54, .40, .012,
-   ...], PR 2.21), so its 95% dimension measures the tolerance as much as the manifold; its participation ratio stays
-   near N − 1.
-4. Linearisation at up to ``n_linearize`` manifold points: eigenvalues sorted by ``|λ|`` with time constants, the
-   left eigenvectors of the slowest modes and their alignment with the readout: ``|cos|`` between ``l₁`` and the
-   readout direction ``w_last − w_first`` (for 2 classes, exactly the logit-difference direction).
+2. Manifold points (:func:`~innerworks.dynamics.manifold.find_manifold_points`): approximate fixed points at
+   x* = 0 from ``manifold_starts`` visited states plus N(0, 0.4²) noise, joint Adam descent of q to mean
+   ``q ≤ manifold_speed_tol`` (5e-6), faster points and outliers (``outlier_scale`` × the states' mean distance from
+   their centroid) dropped. The certified exact roots (:func:`~innerworks.dynamics.find_fixed_points`, Newton) are
+   reported apart under ``exact_roots`` with their stability and never decide a dimension (a trained text
+   classifier has very few).
+3. Manifold statistics (:func:`~innerworks.dynamics.manifold.manifold_statistics`): participation ratio, readout
+   dimension ``d_read`` (smallest n whose top-n-PC projection of the final states keeps R² ≥ 0.95 of the logits),
+   95%-variance dimension, accuracy restricted to the top n PCs, Levina-Bickel.
+4. Linearisation at up to ``n_linearize`` manifold points: sorted eigenvalues, time constants, slow modes (τ ≥ the
+   mean document length), left eigenvectors' readout alignment; for binary runs ``line_attractor`` (readout
+   alignment of the first PC, right-eigenvector alignment against a random null, τ ratio, valence AUC).
 5. Readout geometry: pairwise readout angles against the regular-simplex angle, and span fractions.
 6. Word-count prediction (:func:`~innerworks.dynamics.word_count_prediction` on the training split) compared with
    the measured fixed-point dimension at the same variance thresholds.
@@ -54,11 +47,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from innerworks.dynamics import figures as F
-from innerworks.dynamics.fixed_points import FixedPoints, find_fixed_points, stability
-from innerworks.dynamics.geometry import centroid_distance_ratio, pca_dimension, readout_angles
+from innerworks.dynamics import manifold as M
+from innerworks.dynamics.fixed_points import FixedPoints, find_fixed_points, stability, stability_counts
+from innerworks.dynamics.geometry import pca_dimension, readout_angles
 from innerworks.dynamics.linearize import eigsorted, n_unstable_modes, time_constants
 from innerworks.dynamics.orbits import audit_attractors
-from innerworks.dynamics.slow_points import aitken_q_tol, find_slow_points, mean_step_size
 from innerworks.dynamics.step import as_step
 from innerworks.dynamics.toys import expected_unstable_counts
 from innerworks.dynamics.wordcount import compare_dimensions, word_count_prediction
@@ -88,16 +81,20 @@ class AnalysisSettings(BaseModel):
     n_linearize: int = Field(200, ge=1, description="manifold points linearised with eigenvectors")
     n_modes: int = Field(3, ge=1, description="slowest modes whose left eigenvectors are kept")
     n_trajectories: int = Field(40, ge=0, description="trajectories drawn in the 3-D PCA figure")
-    manifold: Literal["fixed", "slow"] = Field("fixed", description="classifiers: the point set whose dimension is "
-                                               "the manifold's: certified fixed points, or Aitken slow points")
-    outlier_scale: float = Field(10.0, gt=0, description="classifiers: fixed/slow points farther than this × the "
-                                 "visited states' mean distance from their centroid are left out of the manifold "
-                                 "(FixedPointFinder's outlier rule)")
-    slow_fraction: float = Field(0.05, gt=0, description="slow points: q <= fraction * 1/2 * (mean token step)^2")
-    slow_lr: float = Field(0.01, gt=0, description="slow points: Adam step size (the authors' 0.01)")
-    slow_max_iters: int = Field(10_000, ge=1, description="slow points: most Adam steps per point")
-    slow_stop: Literal["mean", "each"] = Field("mean", description="slow points: stop when the batch mean q is "
-                                               "small enough (the authors' rule) or each point on its own")
+    outlier_scale: float = Field(10.0, gt=0, description="classifiers: manifold points farther than this × the "
+                                 "visited states' mean distance from their centroid are dropped (FixedPointFinder's "
+                                 "outlier rule)")
+    manifold_starts: int | None = Field(None, ge=1, description="manifold (approximate fixed point) starts; None: "
+                                        "n_starts (the co-author used about 9,000)")
+    manifold_noise: float = Field(0.4, ge=0, description="manifold starts: Gaussian noise added to visited states "
+                                  "(the co-author's 0.4)")
+    manifold_speed_tol: float = Field(5e-6, gt=0, description="manifold: joint descent stops at mean q <= this; "
+                                      "points above it are dropped (the co-author's 5e-6)")
+    slow_lr: float = Field(0.01, gt=0, description="manifold: Adam step size (the authors' 0.01)")
+    slow_max_iters: int = Field(10_000, ge=1, description="manifold: most Adam steps")
+    n_accuracy_dims: int = Field(8, ge=1, description="accuracy restricted to the top n PCs for n = 1..this")
+    n_valence_words: int = Field(100, ge=1, description="binary runs: words with the most positive (and negative) "
+                                 "bag-of-words coefficients in the valence AUC")
     flipflop_mode: Literal["newton", "explore", "both"] = Field("both", description="flip-flop search mode")
     flipflop_noise: float = Field(1.0, ge=0, description="flip-flop start noise (tanh-scale states)")
     flipflop_unique_tol: float = Field(1e-3, gt=0)
@@ -152,14 +149,6 @@ def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     b = b.to(a.dtype)
     dots = (a @ b).abs()
     return (dots / (a.abs().pow(2).sum(-1).sqrt() * b.abs().pow(2).sum().sqrt()).clamp_min(1e-300)).real.double()
-
-
-def _within_reach(points: torch.Tensor, states: torch.Tensor, scale: float) -> torch.Tensor:
-    """FixedPointFinder's outlier rule (:func:`~innerworks.dynamics.geometry.centroid_distance_ratio` ``<= scale``
-    against the visited states): points far beyond them are not part of the attractor manifold."""
-    if points.shape[0] == 0:
-        return torch.zeros(0, dtype=torch.bool)
-    return centroid_distance_ratio(points, states) <= scale
 
 
 def _n_unstable(model: Any, points: torch.Tensor, margin: float, chunk: int = 64) -> torch.Tensor:
@@ -219,11 +208,28 @@ def linearize_modes(model: Any, points: torch.Tensor, readout: torch.Tensor, n_m
         torch.zeros(0, w.shape[0], dtype=torch.float64)
     # Beside it, not in its place: the slowest mode's *right* eigenvector (the line's direction) against the readout.
     right = _cos(torch.cat(rights), direction) if rights else torch.zeros(0, dtype=torch.float64)
+    r1 = torch.cat(rights) if rights else torch.zeros(0, pts.shape[1], dtype=torch.complex128)
     return {"eigenvalues": ev, "left": left, "alignment": align, "per_class_alignment": per_class,
-            "right_alignment": right}
+            "right_alignment": right, "right1": r1}
 
 
 # ------------------------------------------------------------------------------------------------- classifiers
+def _exact_roots(model: nn.Module, states: torch.Tensor, s: AnalysisSettings,
+                 progress: bool) -> tuple[FixedPoints, dict[str, Any]]:
+    """The certified exact roots at zero input (Newton from visited states): their own object, never a dimension."""
+    fps = find_fixed_points(model, states, n_starts=s.n_starts, unique_tol=s.unique_tol, mode=s.mode,
+                            noise_scale=s.noise_scale, batch_size=s.batch_size, seed=s.seed, progress=progress)
+    ok = fps.converged.cpu() & (fps.residuals.cpu() < 1e-8) if len(fps) else torch.zeros(0, dtype=torch.bool)
+    roots = fps.points.cpu()[ok]
+    rec = {"n": int(ok.sum()), "stability": stability_counts(fps.subset(ok)) if len(fps) else {},
+           "pca": _pca_dict(roots), "points": "certified roots of F(h) = h at zero input (|F(h) - h| < 1e-8)"}
+    return fps, rec
+
+
+def _final_states(hs: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    return hs[torch.arange(hs.shape[0]), (lengths - 1).clamp(min=0)]
+
+
 def analyze_classifier(model: nn.Module, data: Any, *, name: str, settings: AnalysisSettings,
                        metrics: dict[str, Any] | None = None, out: Path | None = None,
                        fig_out: Path | None = None, progress: bool = False) -> RunAnalysis:
@@ -235,95 +241,52 @@ def analyze_classifier(model: nn.Module, data: Any, *, name: str, settings: Anal
     t0 = time.perf_counter()
     with torch.no_grad():
         hs = model.states(test.tokens[:n]).detach().to(torch.float64)
-    lengths = test.lengths[:n]
+    lengths, labels = test.lengths[:n], test.labels[:n]
     states = _valid_states(hs, lengths)
     doc_len = {"max": int(test.lengths.max()), "mean": float(test.lengths.double().mean())}
-    fps = find_fixed_points(model, states, n_starts=s.n_starts, unique_tol=s.unique_tol, mode=s.mode,
-                            noise_scale=s.noise_scale, batch_size=s.batch_size, seed=s.seed, progress=progress)
-    slow = fps.slow if fps.slow is not None else fps.subset(slice(0, 0))
-    found = torch.cat([fps.points, slow.points]).cpu()
-    reach = _within_reach(found, states, s.outlier_scale)
-    skeleton, man_unstable_fixed = found[reach], torch.cat([fps.n_unstable, slow.n_unstable]).cpu()[reach]
-    h0 = model.cell.initial_state(1)[0].detach().to(torch.float64)
-    step_size = mean_step_size(hs, lengths, h0)
-    q_tol = aitken_q_tol(step_size, s.slow_fraction)
-    # own generator: the slow-point starts must not shift the subsamples drawn from ``gen`` below
-    slow_gen = torch.Generator().manual_seed(s.seed + 1)
-    sp = find_slow_points(model, _subsample(states, s.n_starts, slow_gen), q_tol=q_tol, lr=s.slow_lr,
-                          max_iters=s.slow_max_iters, unique_tol=s.unique_tol, stop=s.slow_stop)
+    fps, roots = _exact_roots(model, states, s, progress)
+    sp, man_rec = M.find_manifold_points(model, states, n_starts=s.manifold_starts or s.n_starts,
+                                         noise=s.manifold_noise, speed_tol=s.manifold_speed_tol,
+                                         outlier_scale=s.outlier_scale, lr=s.slow_lr, max_iters=s.slow_max_iters,
+                                         batch_size=max(s.batch_size, 1024), seed=s.seed + 1)
+    manifold = sp.points
     t_fp = time.perf_counter()
-    if s.manifold == "slow":
-        manifold = sp.points
-        man_unstable = _n_unstable(model, manifold, fps.unstable_margin)
-    else:
-        manifold = skeleton
-        man_unstable = man_unstable_fixed
-    sub_states = _subsample(states, s.max_states, gen)
-    man_pca = _pca_dict(manifold)
-    states_pca = _pca_dict(sub_states)
-
+    man_unstable = _n_unstable(model, manifold, fps.unstable_margin) if len(sp) else torch.zeros(0, dtype=torch.long)
     readout = model.readout.weight.detach().to(torch.float64).cpu()
+    bias = None if model.readout.bias is None else model.readout.bias.detach().to(torch.float64).cpu()
     lin_pts = _subsample(manifold, s.n_linearize, gen) if manifold.shape[0] else manifold
     lin = linearize_modes(model, lin_pts, readout, n_modes=s.n_modes) if lin_pts.shape[0] else None
+    sub_states = _subsample(states, s.max_states, gen)
     geo = readout_angles(readout) if readout.shape[0] >= 2 else None
     wc = word_count_prediction(data.train, THRESHOLDS)
+    man_pca = _pca_dict(manifold)
     comp = compare_dimensions(wc, pca_dimension(manifold, THRESHOLDS)) if man_pca is not None else None
-
+    stats = M.manifold_statistics(manifold, _final_states(hs, lengths), labels, readout, bias, s.n_accuracy_dims)
+    acc = (metrics or {}).get("accuracy")
     summary: dict[str, Any] = {
         "cell": model.cell.kind, "hidden_size": int(model.cell.hidden_size), "state_size": int(model.cell.state_size),
         "num_classes": int(model.num_classes), "class_names": list(test.class_names),
         "metrics": metrics or {}, "document_length": doc_len, "n_docs": n, "n_states": int(states.shape[0]),
-        "fixed_points": {
-            "n": len(fps), "n_slow": len(slow), "unstable_histogram": {str(k): v for k, v in
-                                                                      fps.unstable_histogram().items()},
-            "max_residual": float(fps.residuals.max()) if len(fps) else None,
-            "all_certified": bool(len(fps) > 0 and bool(fps.converged.all()) and float(fps.residuals.max()) < 1e-8),
-            "outcomes": fps.meta.get("outcomes", {}), "n_starts": fps.meta.get("n_starts"),
-            "time_s": round(fps.meta.get("time_s", 0.0), 3), "tol": fps.meta.get("tol"),
-            "unique_tol": s.unique_tol, "mode": s.mode, "input": "zero vector (no word)",
-            "notes": fps.meta.get("notes", []),
-        },
-        "slow_points": {"n": len(sp), "q_tol": q_tol, "speed_tol": math.sqrt(2 * q_tol), "mean_step_size": step_size,
-                        "fraction": s.slow_fraction, **sp.meta, "pca": _pca_dict(sp.points)},
-        "manifold": {"points": ("slow points (q <= 0.05 * 1/2 * mean token step^2), merged within unique_tol"
-                                if s.manifold == "slow" else "certified fixed points plus stalled slow points"),
-                     "kind": s.manifold, "n_points": int(manifold.shape[0]), "pca": man_pca},
-        "fixed_point_set": {"points": "certified fixed points plus stalled slow points",
-                            "n_points": int(skeleton.shape[0]), "pca": _pca_dict(skeleton),
-                            "n_out_of_reach": int((~reach).sum()), "outlier_scale": s.outlier_scale},
-        "states": {"points": "visited states (subsample)", "pca": states_pca},
+        "test_accuracy": None if acc is None else float(acc), "chance_accuracy": _chance(test.labels),
+        "fixed_points": _fixed_point_record(fps, s),
+        "exact_roots": roots,
+        "manifold": {"points": "approximate fixed points at zero input (co-author protocol: noisy visited-state "
+                               "starts, joint descent of q to mean q <= speed_tol, outliers dropped)",
+                     "kind": "approximate", **man_rec, **stats, "pca": man_pca,
+                     "n_unstable_histogram": _histogram(man_unstable)},
+        "slow_points": {"n": len(sp), "pca": man_pca, "points": "the manifold points (same object as manifold)"},
+        "states": {"points": "visited states (subsample)", "pca": _pca_dict(sub_states)},
     }
-    if lin is not None:
-        ev = lin["eigenvalues"]
-        top = ev[:, 0].abs()
-        tau = time_constants(ev[:, :1])[:, 0]
-        summary["linearization"] = {
-            "n_points": int(ev.shape[0]),
-            "top_abs_eigenvalue": _stats(top),
-            "second_abs_eigenvalue": _stats(ev[:, 1].abs()) if ev.shape[1] > 1 else None,
-            "top_time_constant_median": float(tau.median()),
-            "top_abs_log_eigenvalue_median": float(top.log().abs().median()),
-            "readout_direction": "w_last - w_first",
-            "alignment_top_mode": _stats(lin["alignment"][:, 0]),
-            "alignment_per_mode_median": [float(v) for v in lin["alignment"].median(0).values],
-            "alignment_per_class_median": [float(v) for v in lin["per_class_alignment"].median(0).values],
-            "right_alignment_top_mode": _stats(lin["right_alignment"]),
-            "chance_alignment": math.sqrt(2 / (math.pi * readout.shape[1])),
-        }
-    else:
-        summary["linearization"] = None
+    summary["linearization"] = _linearization_summary(lin, readout, doc_len["mean"])
+    if lin is not None and int(model.num_classes) == 2 and stats["participation_ratio"] is not None:
+        summary["line_attractor"] = M.line_attractor_statistics(
+            model, manifold, lin_pts, lin, readout, doc_len["mean"], data.train, s.n_valence_words, s.seed)
     if geo is not None:
-        c = geo.angles.shape[0]
-        iu = torch.triu_indices(c, c, 1)
-        pair = geo.angles[iu[0], iu[1]]
-        summary["readout"] = {"angles": [[round(float(a), 4) for a in row] for row in geo.angles],
-                              "pair_angles": [round(float(a), 4) for a in pair], "simplex_angle": geo.simplex_angle,
-                              "mean_deviation": geo.deviation,
-                              "max_deviation": float((pair - geo.simplex_angle).abs().max()),
-                              "span_fraction": [round(float(v), 4) for v in geo.span_fraction]}
+        summary["readout"] = _readout_summary(geo)
     summary["wordcount"] = {
         "explained": [round(float(v), 6) for v in wc.explained[:10]],
         "dimensions": {str(k): v for k, v in wc.dimensions.items()},
+        "dimension_95": int(wc.dimensions[0.95]),
         "participation_ratio": round(wc.participation_ratio, 4),
         "agree": None if comp is None else {str(k): v for k, v in comp.agree.items()},
     }
@@ -331,11 +294,69 @@ def analyze_classifier(model: nn.Module, data: Any, *, name: str, settings: Anal
 
     figs: list[str] = []
     if s.figures and fig_out is not None:
-        figs = _classifier_figures(fig_out, name, hs, lengths, test.labels[:n], list(test.class_names), fps,
+        figs = _classifier_figures(fig_out, name, hs, lengths, labels, list(test.class_names), fps,
                                    manifold, man_unstable, lin, readout, summary, s, sp.points)
     result = RunAnalysis(name, "classification", summary, fps, figs)
     _write(result, out)
     return result
+
+
+def _chance(labels: torch.Tensor) -> float:
+    """The majority class' share of the test labels (the accuracy of always guessing it)."""
+    if labels.dim() != 1 or labels.numel() == 0:
+        return float("nan")
+    return float(torch.bincount(labels).max()) / labels.numel()
+
+
+def _histogram(n_unstable: torch.Tensor) -> dict[str, int]:
+    vals, counts = torch.unique(n_unstable, return_counts=True)
+    return {str(int(v)): int(c) for v, c in zip(vals, counts, strict=True)}
+
+
+def _fixed_point_record(fps: FixedPoints, s: AnalysisSettings) -> dict[str, Any]:
+    slow = fps.slow
+    return {"n": len(fps), "n_slow": 0 if slow is None else len(slow),
+            "unstable_histogram": {str(k): v for k, v in fps.unstable_histogram().items()},
+            "max_residual": float(fps.residuals.max()) if len(fps) else None,
+            "all_certified": bool(len(fps) > 0 and bool(fps.converged.all()) and float(fps.residuals.max()) < 1e-8),
+            "outcomes": fps.meta.get("outcomes", {}), "n_starts": fps.meta.get("n_starts"),
+            "time_s": round(fps.meta.get("time_s", 0.0), 3), "tol": fps.meta.get("tol"),
+            "unique_tol": s.unique_tol, "mode": s.mode, "input": "zero vector (no word)",
+            "notes": fps.meta.get("notes", [])}
+
+
+def _linearization_summary(lin: dict[str, Any] | None, readout: torch.Tensor, mean_len: float) -> dict[str, Any] | None:
+    if lin is None:
+        return None
+    ev = lin["eigenvalues"]
+    top = ev[:, 0].abs()
+    tau = time_constants(ev[:, :1])[:, 0]
+    slow = M.slow_mode_counts(ev, mean_len)
+    return {
+        "n_points": int(ev.shape[0]),
+        "top_abs_eigenvalue": _stats(top),
+        "second_abs_eigenvalue": _stats(ev[:, 1].abs()) if ev.shape[1] > 1 else None,
+        "top_time_constant_median": float(tau.median()),
+        "top_abs_log_eigenvalue_median": float(top.log().abs().median()),
+        "slow_modes": {"length": mean_len, "rule": "modes with tau = -1/log|lambda| >= the mean document length",
+                       "median": float(slow.double().median()), "counts": _histogram(slow)},
+        "readout_direction": "w_last - w_first",
+        "alignment_top_mode": _stats(lin["alignment"][:, 0]),
+        "alignment_per_mode_median": [float(v) for v in lin["alignment"].median(0).values],
+        "alignment_per_class_median": [float(v) for v in lin["per_class_alignment"].median(0).values],
+        "right_alignment_top_mode": _stats(lin["right_alignment"]),
+        "chance_alignment": math.sqrt(2 / (math.pi * readout.shape[1])),
+    }
+
+
+def _readout_summary(geo: Any) -> dict[str, Any]:
+    c = geo.angles.shape[0]
+    iu = torch.triu_indices(c, c, 1)
+    pair = geo.angles[iu[0], iu[1]]
+    return {"angles": [[round(float(a), 4) for a in row] for row in geo.angles],
+            "pair_angles": [round(float(a), 4) for a in pair], "simplex_angle": geo.simplex_angle,
+            "mean_deviation": geo.deviation, "max_deviation": float((pair - geo.simplex_angle).abs().max()),
+            "span_fraction": [round(float(v), 4) for v in geo.span_fraction]}
 
 
 def _classifier_figures(fig_out: Path, name: str, hs: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor,

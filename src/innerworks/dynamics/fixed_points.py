@@ -90,6 +90,8 @@ class FinderOptions(BaseModel):
     batch_size: int = Field(1024, ge=1, description="starts polished at once (bounds the [B, S, S] memory)")
     vectors: bool = Field(False, description="also keep left/right eigenvectors (K·S² complex numbers each)")
     unstable_margin: float = Field(1e-7, ge=0, description="a mode is unstable when |λ| > 1 + margin")
+    marginal_tol: float = Field(1e-3, ge=0, description="a point is marginal when its largest |λ| is within this of 1 "
+                                "(a flat patch or line of fixed points, not an isolated point)")
     seed: int = Field(0, description="seeds the noise and the start subset (unless a generator is passed)")
     dtype: Literal["float64", "float32"] = Field("float64", description="working precision (float32: faster on "
                                                  "GPUs, but cannot certify 1e-8)")
@@ -175,6 +177,22 @@ class FixedPoints:
                            None if self.right is None else self.right[index],
                            None if self.left is None else self.left[index], self.slow, dict(self.meta))
 
+    @property
+    def marginal_tol(self) -> float:
+        return float(self.meta.get("marginal_tol", 1e-3))
+
+    def classes(self) -> list[str]:
+        """Per point: ``"marginal"`` when the largest ``|λ|`` is within ``marginal_tol`` of 1, else ``"stable"``
+        (largest ``|λ| < 1``) or ``"unstable_k"`` with k the modes with ``|λ| > 1 + marginal_tol``.
+
+        The reference finders call a mode unstable at ``|λ| > 1``; here ``|λ|`` within ``marginal_tol`` of 1 is
+        marginal, because on saturated gates the flat directions give ``|λ| = 1 ± 1e-4`` and the sign is noise.
+        """
+        top = self.eigenvalues.abs()[:, 0] if len(self) else torch.zeros(0)
+        k = (self.eigenvalues.abs() > 1 + self.marginal_tol).sum(-1) if len(self) else torch.zeros(0)
+        return ["marginal" if abs(float(t) - 1) <= self.marginal_tol else
+                "stable" if float(t) < 1 else f"unstable_{int(n)}" for t, n in zip(top, k, strict=True)]
+
     def unstable_histogram(self) -> dict[int, int]:
         """``{number of unstable modes: count}``."""
         counts = torch.bincount(self.n_unstable.cpu(), minlength=1) if len(self) else torch.zeros(0, dtype=torch.long)
@@ -199,6 +217,10 @@ class FixedPoints:
             unst = ", ".join(f"{k} mode{'s' if k > 1 else ''}: {v}" for k, v in sorted(hist.items()) if k > 0)
             lines.append(f"  stable: {hist.get(0, 0)} | unstable: {len(self) - hist.get(0, 0)}"
                          + (f" ({unst})" if unst else ""))
+            n_marg = self.classes().count("marginal")
+            if n_marg:
+                lines.append(f"  marginal: {n_marg} (largest |λ| within {self.marginal_tol:g} of 1: a flat patch or "
+                             "line of fixed points, not isolated points)")
             lines.append(f"  max residual {float(self.residuals.max()):.2e}; duplicates merged within "
                          f"{m.get('unique_tol', float('nan')):g}")
         n_slow = 0 if self.slow is None else len(self.slow)
@@ -209,6 +231,10 @@ class FixedPoints:
         if "time_s" in m:
             lines.append(f"  time: {m['time_s']:.2f} s")
         lines.extend(f"  note: {n}" for n in m.get("notes", []))
+        if m.get("continuum"):
+            g = m["distinct_by_starts"]
+            lines.append(f"  WARNING: the number of distinct points keeps growing with the starts ({g}): a continuum "
+                         "of fixed points, not isolated points")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -351,6 +377,41 @@ def _run_solver(map_fn: S.MapFn, jac_fn: S.MapFn, x: torch.Tensor, h: torch.Tens
     return res, (torch.cat([x, x]) if opts.mode == "both" else x)
 
 
+GROWTH_RATIO = 1.5  # distinct points from all starts vs from half of them: isolated points saturate, a continuum grows
+GROWTH_MIN = 5      # ... by at least this many points (a few new isolated points are not a continuum)
+
+
+def _growth_check(meta: dict[str, Any], key: torch.Tensor, ci: torch.Tensor, residuals: torch.Tensor,
+                  unique_tol: float, n_all: int) -> None:
+    """Record how many distinct points half of the starts find; flag a continuum when all the starts find at least
+    ``GROWTH_RATIO`` times as many (and ``GROWTH_MIN`` more): isolated fixed points saturate, a flat patch of them
+    keeps yielding new points at ``unique_tol`` spacing."""
+    half = ci[ci < key.shape[0] // 2]
+    n_half = len(S.greedy_unique(key[half], residuals[half], unique_tol)[0]) if half.numel() else 0
+    meta["distinct_by_starts"] = {str(key.shape[0] // 2): n_half, str(key.shape[0]): n_all}
+    meta["continuum"] = bool(n_all >= GROWTH_RATIO * n_half and n_all - n_half >= GROWTH_MIN)
+    if meta["continuum"]:
+        meta["notes"].append(f"distinct points grow with the starts ({n_half} from half, {n_all} from all): a "
+                             "continuum (flat patch or line) of fixed points, not isolated points; see the marginal "
+                             "points")
+        warnings.warn("find_fixed_points: " + meta["notes"][-1], FixedPointWarning, stacklevel=3)
+
+
+def stability_counts(fps: FixedPoints) -> dict[str, Any]:
+    """``{class: count}`` over :meth:`FixedPoints.classes` plus the margin used (plain JSON).
+
+    >>> import torch
+    >>> from innerworks.dynamics.toys import bistable_tanh
+    >>> stability_counts(find_fixed_points(bistable_tanh(1), torch.linspace(-2, 2, 9).unsqueeze(1)))
+    {'stable': 2, 'unstable_1': 1, 'marginal_tol': 0.001}
+    """
+    out: dict[str, Any] = {}
+    for c in sorted(fps.classes()):
+        out[c] = out.get(c, 0) + 1
+    out["marginal_tol"] = fps.marginal_tol
+    return out
+
+
 def outcome_counts(res: S.RootResult) -> dict[str, int]:
     """Starts per outcome, e.g. ``{"converged": 1000, "stalled": 24}`` (zeros omitted)."""
     return {name: res.count(code) for code, name in S.STATUS_NAMES.items() if res.count(code)}
@@ -413,7 +474,8 @@ def _assemble(step: Step, res: S.RootResult, x: torch.Tensor, x_star: torch.Tens
 
     meta: dict[str, Any] = {
         "tol": opts.tol, "slow_tol": opts.slow_tol, "unique_tol": opts.unique_tol,
-        "unstable_margin": opts.unstable_margin, "dtype": str(step.dtype).replace("torch.", ""),
+        "unstable_margin": opts.unstable_margin, "marginal_tol": opts.marginal_tol,
+        "dtype": str(step.dtype).replace("torch.", ""),
         "step": step.name, "n_starts": int(res.points.shape[0]), "outcomes": outcome_counts(res), "mode": opts.mode,
         "lm_iterations_median": float(res.iterations.double().median()) if res.iterations.numel() else 0.0,
         "jacobians": int(res.jacobians), "factorizations": int(res.factorizations),
@@ -430,6 +492,7 @@ def _assemble(step: Step, res: S.RootResult, x: torch.Tensor, x_star: torch.Tens
 
     fps = build(fp_idx, mult, True)
     fps.slow = build(slow_idx, smult, False)
+    _growth_check(meta, key, ci, res.residuals, opts.unique_tol, len(fps))
     if len(fps) == 0:
         finite = res.residuals[torch.isfinite(res.residuals)]
         best = f"{float(finite.min()):.2e}" if finite.numel() else "none finite"
@@ -444,4 +507,4 @@ def _assemble(step: Step, res: S.RootResult, x: torch.Tensor, x_star: torch.Tens
     return fps
 
 
-__all__ = ["FinderOptions", "FixedPointWarning", "FixedPoints", "find_fixed_points", "stability"]
+__all__ = ["FinderOptions", "FixedPointWarning", "FixedPoints", "find_fixed_points", "stability", "stability_counts"]
