@@ -26,7 +26,8 @@ def run_integration_repro(out: Path, **kw):
 
 TINY = """
 name: integration
-analysis: {n_docs: 200, max_states: 2000, n_starts: 256, unique_tol: 0.025, n_linearize: 50, n_trajectories: 10}
+analysis: {n_docs: 200, max_states: 2000, n_starts: 256, unique_tol: 0.025, n_linearize: 50, n_trajectories: 10,
+           manifold_starts: 256, slow_max_iters: 3000}
 runs:
   categorical3_gru:
     recipe: synthetic/categorical3_gru
@@ -61,24 +62,31 @@ def test_reduced_repro_writes_results_figures_and_evaluates_claims(tmp_path: Pat
         assert c["passed"] in (True, False, None)
         assert c["expected"]  # the rule is written down
     claims = {c["id"]: c for c in doc["claims"]}
-    # evaluated for real on two cell types: the measured dimension of each cell's fixed points
+    assert set(claims) >= {"categorical_dim_n2", "categorical_dim_n5", "categorical3_triangle",
+                           "natural_categorical_dim", "ordered_reduces_dim", "sst5_reduces_dim", "scalar_evidence_1d",
+                           "slow_modes_match_dim", "wordcount_predicts", "line_attractor_binary",
+                           "flipflop_tanh_lattice", "flipflop_gru_converges"}
+    assert {c["id"]: c["source"] for c in doc["claims"]}["line_attractor_binary"] == "predecessor"
+    # evaluated for real on two cell types: PR and d_read of each cell's manifold of approximate fixed points
     dim3 = claims["categorical_dim_n3"]
-    assert isinstance(dim3["passed"], bool) and set(dim3["measured"]) == {"gru", "ugrnn"}
-    assert dim3["measured"]["gru"] == 2 and dim3["passed"] == all(v == 2 for v in dim3["measured"].values())
+    assert isinstance(dim3["passed"], bool) and set(dim3["measured"]) == {"categorical3_gru", "categorical3_ugrnn"}
+    gru = dim3["measured"]["categorical3_gru"]
+    assert gru["readout_dimension"] == 2 and abs(gru["participation_ratio"] - 2) <= 0.75 and gru["n_points"] >= 50
+    assert dim3["passed"] == all(abs(v["participation_ratio"] - 2) <= 0.75 and v["readout_dimension"] == 2
+                                 for v in dim3["measured"].values())
     runs = dim3["details"]["runs"]
-    assert runs["categorical3_gru"]["all_states_dimension"] >= 2  # reported beside it
+    assert len(runs["categorical3_gru"]["accuracy_by_dimension"]) == 8          # reported beside it, never gating
+    assert runs["categorical3_gru"]["n_exact_roots"] >= 1
     tri = claims["categorical3_triangle"]
     assert isinstance(tri["passed"], bool) and all(len(v) == 3 for v in tri["measured"].values())
     assert tri["passed"] == all(max(abs(a - 120) for a in v) <= 5 for v in tri["measured"].values())
-    match = claims["wordcount_match_categorical"]
-    assert match["measured"]["categorical3_gru"] == {"predicted": 2, "measured": 2}
-    # the word-count-only check ran on the real Yelp-5 files
-    yelp = claims["yelp5_wordcount_dim"]
-    assert isinstance(yelp["measured"], int) and yelp["details"]["num_classes"] == 5
+    wc = claims["wordcount_predicts"]
+    assert abs(wc["measured"]["runs"]["categorical3_gru"]["pr_words"] - 2) < 0.75
+    assert wc["passed"] is False and "no ordered run" in wc["details"]["explanation"]
     # claims without runs in this configuration are reported as not evaluated, with the reason
-    ag = claims["ag_news_dim"]
-    assert ag["passed"] is None and "no AG News run" in ag["details"]["explanation"]
-    assert claims["categorical_dim_n4"]["passed"] is None
+    nat = claims["natural_categorical_dim"]
+    assert nat["passed"] is None and "not evaluated" in nat["details"]["explanation"]
+    assert claims["categorical_dim_n4"]["passed"] is None and claims["line_attractor_binary"]["passed"] is None
     # claims that were not evaluated keep the stage from passing as a whole
     assert result.all_passed is False
     # files: run dirs with analysis.json, figures in three forms, the cross-run dimension figure, the summary
@@ -92,7 +100,9 @@ def test_reduced_repro_writes_results_figures_and_evaluates_claims(tmp_path: Pat
     assert dim3["figure"] == "figures/pca3d__categorical3_gru.png"
     summary = (out / "summary.md").read_text()
     assert summary.startswith("# integration:") and "| categorical3_ugrnn |" in summary
-    assert doc["thresholds"]["variance"]["value"] == 0.95 and doc["config"]["settings"]["analysis"]["n_starts"] == 256
+    assert "Word-count-only check `yelp5`" in summary
+    assert doc["thresholds"]["pr_tolerance"]["value"] == 0.75
+    assert doc["config"]["settings"]["analysis"]["n_starts"] == 256
     # a second call reuses the finished runs (no retraining) and gives the same claims
     stamp = (out / "runs" / "categorical3_gru" / "model.safetensors").stat().st_mtime_ns
     again = run_integration_repro(out, quick=True, seed=0, progress=False, config=cfg)
@@ -117,7 +127,8 @@ def test_repro_cli_exit_code_and_config_errors(app, tmp_path: Path) -> None:
     for cfg in (quick, full):
         names = set(cfg.runs)
         assert {"flipflop_tanh16", "flipflop_gru16"} <= names and "yelp5" in cfg.wordcount_checks
-        for fam in ("categorical2", "categorical3", "categorical4", "categorical5", "ordered3", "ag_news", "sst5"):
+        for fam in ("categorical2", "categorical3", "categorical4", "categorical5", "ordered5", "scalar3", "ag_news",
+                    "dbpedia3", "dbpedia4", "sst5", "yelp_polarity", "sst2"):
             assert len([n for n in names if n.startswith(fam + "_")]) >= 2, fam
     # a tiny run through the command: exit code 1 when a claim does not pass
     cfg = tmp_path / "one.yaml"
@@ -128,3 +139,22 @@ def test_repro_cli_exit_code_and_config_errors(app, tmp_path: Path) -> None:
                                    "--quiet"])
     assert res.exit_code == 1, res.output
     assert "claims passed" in res.output and "not passed: flipflop_tanh_lattice" in res.output
+
+
+def test_claim_rules_on_fixed_numbers() -> None:
+    from innerworks.repro.integration import categorical_rule, line_attractor_parts, ordered_rule
+
+    assert categorical_rule({"participation_ratio": 3.7, "readout_dimension": 3}, 3)
+    assert not categorical_rule({"participation_ratio": 2.2, "readout_dimension": 3}, 3)      # PR too far
+    assert not categorical_rule({"participation_ratio": 3.0, "readout_dimension": 4}, 3)      # d_read off
+    assert not categorical_rule({"participation_ratio": None, "readout_dimension": None}, 1)  # nothing measured
+    assert ordered_rule({"participation_ratio": 3.5, "readout_dimension": 3}, 5)
+    assert not ordered_rule({"participation_ratio": 3.51, "readout_dimension": 3}, 5)
+    assert not ordered_rule({"participation_ratio": 2.0, "readout_dimension": 4}, 5)
+    m = {"participation_ratio": 1.5, "readout_dimension": 1, "readout_alignment": 0.7, "right_eigvec_alignment": 0.3,
+         "right_eigvec_null_p99": 0.29, "tau_slowest": 60.0, "tau_second": 20.0, "mean_document_length": 60.0,
+         "tau_ratio": 3.0, "valence_auc": 0.8}
+    assert all(line_attractor_parts(m).values())
+    bad = line_attractor_parts({**m, "readout_alignment": 0.69, "right_eigvec_alignment": 0.29, "tau_slowest": 59.0,
+                                "valence_auc": 0.79, "readout_dimension": 2})
+    assert not any(bad.values())

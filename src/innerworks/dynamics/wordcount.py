@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -181,6 +182,30 @@ def compare_dimensions(prediction: WordCountPrediction, measured: PCAResult) -> 
     meas = {t: measured.dimensions[t] for t in common}
     return DimensionComparison(prediction.participation_ratio, measured.participation_ratio, pred, meas,
                                {t: pred[t] == meas[t] for t in common})
+
+
+def corpus_word_count(data_cfg: dict[str, Any], seed: int = 0) -> dict[str, Any]:
+    """The word-count prediction of a whole natural corpus (train + val + test: nothing is trained, so every
+    document is evidence), with the training split's alone beside it; plain JSON. For corpora too small to train on
+    (Yelp-5's 1,000 reviews): reported, never a claim."""
+    from innerworks.data.natural import load_natural
+
+    splits, _ = load_natural(data_cfg, seed)
+    parts = [splits.train, splits.val, splits.test]
+    width = max(int(p.tokens.shape[1]) for p in parts)
+    tokens = torch.cat([torch.nn.functional.pad(p.tokens, (0, width - p.tokens.shape[1])) for p in parts])
+    everything = TextDataset(tokens, torch.cat([p.lengths for p in parts]), torch.cat([p.labels for p in parts]),
+                             list(parts[0].vocab), list(parts[0].class_names))
+    wc = word_count_prediction(everything, (0.9, 0.95))
+    wt = word_count_prediction(splits.train, (0.9, 0.95))
+    return {"n_documents": len(everything), "num_classes": everything.num_classes,
+            "explained": [round(float(v), 6) for v in wc.explained[:10]],
+            "dimensions": {str(k): v for k, v in wc.dimensions.items()},
+            "participation_ratio": round(wc.participation_ratio, 4),
+            "train_split_only": {"n_documents": len(splits.train), "participation_ratio":
+                                 round(wt.participation_ratio, 4),
+                                 "dimensions": {str(k): v for k, v in wt.dimensions.items()}},
+            "data": data_cfg}
 
 
 __all__ = ["DimensionComparison", "WordCountPrediction", "class_word_counts", "class_word_matrix",

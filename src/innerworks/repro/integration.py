@@ -3,50 +3,35 @@
 Settings come from a YAML file (``integration_quick.yaml`` or ``integration_full.yaml`` in
 ``innerworks/repro/settings``; ``--config`` picks another): the analysis settings
 (:class:`~innerworks.dynamics.analyze.AnalysisSettings`), the runs (each a built-in recipe plus overrides) and the
-word-count-only checks (datasets too small to train on). Every run is trained
-with the shared :func:`innerworks.train.train` into ``out/runs/<name>/`` (a finished run with the same recipe
-is reused), analysed with :func:`innerworks.dynamics.analyze.analyze_model` (``out/runs/<name>/analysis.json``,
-figures in ``out/figures/``), and the claims below are checked. ``results.json`` (the shared claims format),
-``summary.md`` and the figures are written into ``out``.
+word-count-only checks (corpora too small to train on, reported). Every run is trained with the shared
+:func:`innerworks.train.train` into ``out/runs/<name>/`` (a finished run with the same recipe is reused), analysed
+with :func:`innerworks.dynamics.analyze.analyze_model` (``out/runs/<name>/analysis.json``), and the claims below are
+checked. A claim with no runs in the configuration is reported with ``passed: null``; a claim needs at least two
+cell types.
 
-What a run contributes is read from its recipe: ``task: flipflop`` (by cell), synthetic ``categorical`` data with N
-classes, synthetic ``ordered`` data, or a natural corpus (``ag_news``, ``sst5``). A claim with no runs in the
-configuration is reported with ``passed: null``; a claim that needs two cell types and has fewer fails.
+The measured object is the attractor manifold's cloud of approximate fixed points (the co-author's protocol, see
+:mod:`innerworks.dynamics.manifold`); its statistics are the participation ratio PR of its PCA eigenvalues and the
+readout dimension ``d_read`` (the fewest top PCs whose projection keeps R² ≥ 0.95 of the logits). The exact roots
+are reported apart and never decide a dimension. Rules and thresholds (:data:`THRESHOLDS`) were fixed by the issue
+owner (issue 12) before measuring; a failing claim is a finding, never a reason to change them.
 
-Claims and their rules. The thresholds (:data:`THRESHOLDS`) are fixed from the notes
-(``shared/papers/integration.md``) and the issue text, before anything was measured; they are never tuned to the
-results. Every dimension is the number of
-principal components reaching 95% of the variance ("N−1 dimensions ... explaining 95% of the variance", notes §3),
-measured on the attractor manifold at zero input, never on all visited states (notes §8; the all-states figure is
-reported beside it in ``details``). A dimension claim about k dimensions needs at least k + 2 points (n points span
-at most n − 1 dimensions, so fewer could never show more than k): with fewer the measurement cannot test the claim,
-and the claim fails as "not resolvable".
-
-The manifold's points: the certified fixed points plus stalled slow points, without points beyond FixedPointFinder's
-outlier distance (10 × the visited states' mean distance from their centroid). The authors' slow points are
-reported beside them in every run's details; why the fixed-point set and not the slow points is the measured set is
-recorded in ``docs/dynamics.md``.
-
-- ``flipflop_tanh_lattice``: a trained 3-bit tanh flip-flop has exactly 8 stable fixed points and 12/6/1 with 1/2/3
-  unstable modes, every one certified (``‖F(h) − h‖ < 1e-8``) (issue part 6).
-- ``flipflop_gru_converges``: on a trained GRU flip-flop every returned point is certified, the stable points read out
-  all 2ⁿ sign patterns, and the attractor audit finds no attractor outside the reported set.
-- ``categorical_dim_n{N}`` (N = 2..5): dimension == N − 1 for every cell type (paper; notes §4.1).
-- ``categorical3_triangle``: 3 classes: every pairwise readout angle within 5° of 120° (issue), for every cell type.
-- ``ordered_line_attractor``: ordered scalar-evidence data give a line attractor, for every cell type: (i) dimension
-  == 1; (ii) the slowest mode is integrating: the median over the linearised points of ``|log|λ₁||`` is at most
-  ``1/L`` with L the longest document, i.e. its time constant is at least a whole document, so evidence from the
-  first word is still held (≥ 1/e) at the last (notes §6: "an eigenvalue ≈ 1 with a time constant far longer than
-  the document"); (iii) the median ``|cos|`` between that mode's left eigenvector and the readout direction
-  ``w_last − w_first`` is at least ``1/√2`` (closer to parallel than to perpendicular; a random direction in S
-  dimensions gives about ``√(2/(πS))``, 0.1 for S = 64).
-- ``ag_news_dim``: AG News gives a 3-D manifold: dimension == 3 for every cell type (notes §8: top 3 PCs 98%, the
-  4th 1.1%).
-- ``sst5_dim``: 5-class ordered reviews (SST-5) give a low-dimensional manifold: dimension <= 2 (issue).
-- ``yelp5_wordcount_dim``: the second, small check: Yelp-5's 1,000 reviews are too few to train on, so only their
-  word-count prediction is checked: predicted dimension <= 2.
-- ``wordcount_match_<family>`` (categorical, ordered, ag_news, sst5): the word-count prediction's dimension (class ×
-  word matrix, 95% variance) equals the measured fixed-point dimension (95% variance) for every run of the family.
+- ``flipflop_tanh_lattice``, ``flipflop_gru_converges`` (extension): the finder's checks on 3-bit flip-flops.
+- ``categorical_dim_n{N}`` (N = 2..5, synthetic): ``|PR − (N−1)| ≤ 0.75`` and ``d_read = N − 1``.
+- ``categorical3_triangle``: every pairwise readout angle within 5° of 120°.
+- ``natural_categorical_dim``: AG News (4 classes), DBPedia reduced to 3 and to 4 classes: the categorical rule.
+- ``ordered_reduces_dim``: synthetic 5-class ordered (awesome..awful, uniform scores): ``PR ≤ N − 1.5`` and
+  ``d_read ≤ N − 2`` (the co-author's "about 2" is reported beside it).
+- ``sst5_reduces_dim`` (extension): SST-5, a stand-in for Yelp-5/Amazon-5: the same rule.
+- ``scalar_evidence_1d``: the ordered task whose evidence is one scalar (good/bad/the): ``|PR − 1| ≤ 0.75`` and
+  ``d_read = 1``.
+- ``slow_modes_match_dim``: on each categorical run, the median over manifold points of the number of modes with
+  ``τ ≥`` the mean document length equals N − 1.
+- ``wordcount_predicts``: for every run above, ``|PR_words − PR_rnn| ≤ 0.75``, and on both sides the ordered runs
+  have a lower PR than the categorical runs with the same N.
+- ``line_attractor_binary`` (predecessor): binary sentiment runs: (i) ``|PR − 1| ≤ 0.75`` and ``d_read = 1``;
+  (ii) ``|cos(m, w)| ≥ 0.7`` (first PC, readout difference); (iii) median ``|cos(r₁, m)|`` above the 99th percentile
+  of random unit vectors; (iv) median slowest τ ≥ the mean document length and ≥ 3 × the second slowest;
+  (v) valence AUC of ``ℓ₁ᵀ J_inp x`` on the ±100 strongest bag-of-words words ≥ 0.8.
 
 >>> IntegrationReproduction().load_settings(quick=True).name
 'integration'
@@ -54,16 +39,14 @@ recorded in ``docs/dynamics.md``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from innerworks.data.types import TextDataset
 from innerworks.dynamics.analyze import AnalysisSettings, RunAnalysis, analyze_model, lattice_counts
 from innerworks.dynamics.figures import dimension_figure
+from innerworks.dynamics.wordcount import corpus_word_count
 from innerworks.repro.base import Context, LabOutcome, Reproduction
 from innerworks.repro.claims import Claim, Source, Thresholds
 from innerworks.train.runspec import RunSpec, check_run_names
@@ -71,33 +54,38 @@ from innerworks.train.runspec import RunSpec, check_run_names
 NOTES = "shared/papers/integration.md"
 
 THRESHOLDS = Thresholds(
-    variance=(0.95, "notes §3: 'N−1 dimensions ... explaining 95% of the variance'"),
+    pr_tolerance=(0.75, "issue 12: |PR − expected dimension| <= 0.75"),
+    readout_r2=(0.95, "issue 12: d_read keeps >= 95% of the logits' variance (R²)"),
+    ordered_pr_margin=(1.5, "issue 12: ordered N classes reduce the PR to <= N − 1.5"),
+    ordered_dread_margin=(2, "issue 12: ordered N classes need d_read <= N − 2"),
     triangle_max_deviation_deg=(5.0, "issue: every readout angle within 5° of 120°"),
-    line_dimension=(1, "a line attractor is one-dimensional"),
-    line_alignment_min=(1 / math.sqrt(2), "closer to parallel than perpendicular; a random direction gives ~0.1"),
-    ag_news_dimension=(3, "notes §8: top 3 PCs hold 98% of the variance, the 4th 1.1%"),
-    ordered_reviews_max_dimension=(2, "issue: 5-class ordered reviews give a low-dimensional manifold"),
+    line_alignment_min=(0.7, "issue 12 (ii): |cos(first PC, readout direction)| >= 0.7"),
+    null_quantile=(0.99, "issue 12 (iii): above the 99th percentile of random unit vectors"),
+    tau_ratio_min=(3.0, "issue 12 (iv): slowest τ >= 3 × the second slowest"),
+    valence_auc_min=(0.8, "issue 12 (v): valence AUC >= 0.8"),
+    wordcount_pr_tolerance=(0.75, "issue 12: |PR_words − PR_rnn| <= 0.75"),
     min_cell_types=(2, "issue: each claim holds across at least two cell types"),
     certificate=(1e-8, "a fixed point is certified when |F(h) − h| < 1e-8 in float64"),
 )
 T = THRESHOLDS
-VARIANCE = T.variance
+PR_TOL = T.pr_tolerance
 TRIANGLE_MAX_DEVIATION_DEG = T.triangle_max_deviation_deg
-LINE_DIM = T.line_dimension
-LINE_ALIGNMENT_MIN = T.line_alignment_min
-AG_NEWS_DIM = T.ag_news_dimension
-ORDERED_REVIEWS_MAX_DIM = T.ordered_reviews_max_dimension
 MIN_CELL_TYPES = T.min_cell_types
+COAUTHOR_ORDERED_DIM = "about 2 (ramasesh/rnn_dynamics dev notebooks: Yelp-5 LSTMs have two slow modes)"
 
+PAPER = "ICLR 2021 abstract"
+PRED = "NeurIPS 2019 (Maheswaranathan et al.), line attractor and its linearisation"
 SOURCES = {
     "flipflop_*": (Source.EXTENSION, "3-bit flip-flop (Sussillo & Barak 2013): a check of the fixed-point finder"),
-    "categorical_dim_n*": (Source.PAPER, "ICLR 2021 abstract"),
+    "categorical_dim_n*": (Source.PAPER, PAPER),
     "categorical3_triangle": (Source.AUTHOR_CODE, "ramasesh/rnn_dynamics readout geometry"),
-    "ordered_line_attractor": (Source.PAPER, "ICLR 2021 abstract; notes §6"),
-    "ag_news_dim": (Source.PAPER, "notes §8 (AG News, 4 classes)"),
-    "sst5_dim": (Source.EXTENSION, "SST-5 stands in for the paper's Yelp-5/Amazon-5"),
-    "yelp5_wordcount_dim": (Source.PAPER, "ICLR 2021 abstract (word-count prediction)"),
-    "wordcount_match_*": (Source.PAPER, "ICLR 2021 abstract (word-count prediction)"),
+    "natural_categorical_dim": (Source.PAPER, PAPER),
+    "ordered_reduces_dim": (Source.PAPER, PAPER),
+    "sst5_reduces_dim": (Source.EXTENSION, "SST-5 stands in for the paper's Yelp-5/Amazon-5"),
+    "scalar_evidence_1d": (Source.PAPER, PAPER),
+    "slow_modes_match_dim": (Source.AUTHOR_CODE, "ramasesh/rnn_dynamics (integrator eigenmodes)"),
+    "wordcount_predicts": (Source.PAPER, PAPER + " (word-count prediction)"),
+    "line_attractor_binary": (Source.PREDECESSOR, PRED),
 }
 
 
@@ -114,7 +102,11 @@ class IntegrationReproConfig(_Strict):
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     runs: dict[str, RunSpec] = Field(min_length=1)
     wordcount_checks: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="name -> natural data config: word-count prediction only (no training)")
+        default_factory=dict, description="name -> natural data config: word-count PR only (reported, no claim)")
+    natural_categorical_required: list[str] = Field(
+        default_factory=lambda: ["ag_news4", "dbpedia3", "dbpedia4"],
+        description="natural_categorical_dim: the corpus+N groups that must have run (issue 12: AG News, DBPedia "
+                    "reduced to 3 and to 4 classes)")
 
     @field_validator("runs")
     @classmethod
@@ -125,7 +117,7 @@ class IntegrationReproConfig(_Strict):
 # ------------------------------------------------------------------------------------------------------- roles
 @dataclass
 class RunRole:
-    """What a run contributes: ``family`` (flipflop, categorical, ordered, or a corpus name), classes, cell."""
+    """What a run contributes: ``family`` (flipflop, categorical, ordered, scalar, or a corpus name), cell, classes."""
 
     family: str
     cell: str
@@ -133,7 +125,8 @@ class RunRole:
 
 
 def run_role(recipe: Any) -> RunRole:
-    """Read a run's role from its recipe.
+    """Read a run's role from its recipe: synthetic ordered data with awesome/awful are ``ordered``, without them
+    (one scalar of evidence: good/bad/the) ``scalar``.
 
     >>> from innerworks.train.config import load_recipe
     >>> run_role(load_recipe("synthetic/categorical3_gru"))
@@ -146,9 +139,11 @@ def run_role(recipe: Any) -> RunRole:
     if d.get("source") == "synthetic":
         plain = not d.get("multilabel") and not d.get("correlations") and not d.get("context_words")
         task = d.get("task", "categorical")
-        fam = task if plain else f"{task}_variant"
-        return RunRole(fam, cell, int(d.get("num_classes", 3)))
-    return RunRole(str(d.get("corpus", "natural")), cell)
+        if task == "ordered" and not d.get("extreme_words", False):
+            task = "scalar"
+        return RunRole(task if plain else f"{task}_variant", cell, int(d.get("num_classes", 3)))
+    n = d.get("num_classes")
+    return RunRole(str(d.get("corpus", "natural")), cell, None if n is None else int(n))
 
 
 @dataclass
@@ -161,45 +156,62 @@ class RunRecord:
     metrics: dict[str, Any]
     timing: dict[str, float]
 
+    @property
+    def n(self) -> int:
+        """Number of classes (from the analysed model)."""
+        return int(self.analysis.summary.get("num_classes", self.role.num_classes or 0))
+
+
+CATEGORICAL_CORPORA = ("ag_news", "dbpedia")
+BINARY_CORPORA = ("yelp_polarity", "sst2", "imdb")
+ORDERED_FAMILIES = ("ordered", "scalar", "sst5")
+
 
 # ------------------------------------------------------------------------------------------------------ claims
-def _dim(a: RunAnalysis, which: str = "manifold") -> int | None:
-    pca = a.summary.get(which, {}).get("pca")
-    return None if pca is None else int(pca["dimensions"][str(VARIANCE)])
-
-
-def _n_points(a: RunAnalysis) -> int:
-    return int(a.summary["manifold"]["n_points"])
-
-
-def resolvable(a: RunAnalysis, k: int) -> bool:
-    """True when the manifold points could show more than ``k`` dimensions (at least ``k + 2`` points)."""
-    return _n_points(a) >= k + 2
-
-
-def _dim_checked(a: RunAnalysis, k: int) -> int | str | None:
-    """The measured dimension, or ``"not resolvable (n points)"`` when there are too few points to test ``k``."""
-    d = _dim(a)
-    if not resolvable(a, k):
-        n = _n_points(a)
-        return f"not resolvable ({n} point{'s' if n != 1 else ''})"
-    return d
-
-
-def _dim_details(r: RunRecord) -> dict[str, Any]:
+def dimension_measure(r: RunRecord) -> dict[str, Any]:
+    """The manifold's dimension statistics of one run (what every dimension rule reads)."""
     s = r.analysis.summary
-    man, st = s["manifold"]["pca"], s["states"]["pca"]
-    return {"run": r.name, "cell": r.role.cell, "dimension": _dim(r.analysis),
-            "manifold_points": s["manifold"]["points"], "n_manifold_points": s["manifold"]["n_points"],
-            "n_fixed_points": s["fixed_points"]["n"], "n_stalled_slow_points": s["fixed_points"]["n_slow"],
-            "slow_point_dimension": _dim(r.analysis, "slow_points"), "n_slow_manifold_points": s["slow_points"]["n"],
-            "slow_point_participation_ratio": (s["slow_points"]["pca"] or {}).get("participation_ratio"),
-            "explained": None if man is None else man["explained"][:6],
-            "participation_ratio": None if man is None else man["participation_ratio"],
-            "all_states_dimension": _dim(r.analysis, "states"),
-            "all_states_explained": None if st is None else st["explained"][:6],
-            "all_states_participation_ratio": None if st is None else st["participation_ratio"],
-            "test_accuracy": r.metrics.get("accuracy")}
+    man = s["manifold"]
+    return {"participation_ratio": man["participation_ratio"], "readout_dimension": man["readout_dimension"],
+            "n_points": man["n_points"], "num_classes": r.n}
+
+
+def _details(r: RunRecord) -> dict[str, Any]:
+    s = r.analysis.summary
+    man, roots = s["manifold"], s.get("exact_roots", {})
+    return {"run": r.name, "cell": r.role.cell, "num_classes": r.n, "test_accuracy": s.get("test_accuracy"),
+            "chance_accuracy": s.get("chance_accuracy"), "n_manifold_points": man["n_points"],
+            "readout_r2": man.get("readout_r2"), "dimension_95": man.get("dimension_95"),
+            "explained_variance": man.get("explained_variance", [])[:6],
+            "accuracy_by_dimension": man.get("accuracy_by_dimension"), "levina_bickel": man.get("levina_bickel"),
+            "n_exact_roots": roots.get("n"), "exact_root_stability": roots.get("stability"),
+            "exact_root_pca_dimension_95": ((roots.get("pca") or {}).get("dimensions") or {}).get("0.95"),
+            "wordcount_participation_ratio": s["wordcount"]["participation_ratio"],
+            "all_states_participation_ratio": (s["states"]["pca"] or {}).get("participation_ratio")}
+
+
+def categorical_rule(m: dict[str, Any], k: int) -> bool:
+    """``|PR − k| ≤ 0.75`` and ``d_read = k`` (k = N − 1 for N categorical classes; 1 for scalar evidence).
+
+    >>> categorical_rule({"participation_ratio": 2.4, "readout_dimension": 2}, 2)
+    True
+    >>> categorical_rule({"participation_ratio": 2.8, "readout_dimension": 2}, 2)
+    False
+    """
+    pr = m.get("participation_ratio")
+    return pr is not None and abs(pr - k) <= PR_TOL and m.get("readout_dimension") == k
+
+
+def ordered_rule(m: dict[str, Any], n: int) -> bool:
+    """``PR ≤ N − 1.5`` and ``d_read ≤ N − 2`` for N ordered classes.
+
+    >>> ordered_rule({"participation_ratio": 2.4, "readout_dimension": 2}, 5)
+    True
+    >>> ordered_rule({"participation_ratio": 3.6, "readout_dimension": 2}, 5)
+    False
+    """
+    pr, d = m.get("participation_ratio"), m.get("readout_dimension")
+    return pr is not None and d is not None and pr <= n - T.ordered_pr_margin and d <= n - T.ordered_dread_margin
 
 
 def _fig(r: RunRecord, kind: str) -> str | None:
@@ -212,32 +224,32 @@ def _no_runs(cid: str, statement: str, expected: str, what: str) -> Claim:
                  details={"explanation": f"not evaluated: the configuration has no {what} run"})
 
 
-def _cells_ok(runs: list[RunRecord]) -> tuple[bool, list[str]]:
-    cells = sorted({r.role.cell for r in runs})
-    return len(cells) >= MIN_CELL_TYPES, cells
-
-
-def _per_cell_claim(cid: str, statement: str, expected: str, runs: list[RunRecord], what: str,
-                    measure: Any, check: Any, figure_kind: str, extra: dict[str, Any] | None = None) -> Claim:
-    """A claim evaluated on each run (one per cell type); passes when every run passes and >= 2 cell types ran."""
+def grouped_claim(cid: str, statement: str, expected: str, groups: dict[str, list[RunRecord]], measure: Any,
+                  check: Any, figure_kind: str = "pca3d", required: list[str] | None = None,
+                  extra: dict[str, Any] | None = None) -> Claim:
+    """A claim checked on every run of every group (a dataset); passes when every run passes, every group ran at
+    least two cell types, and every ``required`` group ran."""
+    runs = [r for g in groups.values() for r in g]
     if not runs:
-        return _no_runs(cid, statement, expected, what)
-    measured, per_run, passes = {}, {}, []
-    for r in runs:
-        m = measure(r)
-        ok = m is not None and bool(check(m))
-        measured[r.role.cell if sum(x.role.cell == r.role.cell for x in runs) == 1 else r.name] = m
-        per_run[r.name] = {"measured": m, "passed": ok, **_dim_details(r)}
-        passes.append(ok)
-    enough, cells = _cells_ok(runs)
-    details: dict[str, Any] = {"runs": per_run, "cell_types": cells, **(extra or {})}
-    if not enough:
-        details["explanation"] = (f"only {len(cells)} cell type(s) ({', '.join(cells)}); the claim needs at least "
-                                  f"{MIN_CELL_TYPES}")
-    elif not all(passes):
-        bad = [n for n, v in per_run.items() if not v["passed"]]
-        details["explanation"] = f"failed on {', '.join(bad)} (measured values in runs.*.measured)"
-    return Claim(cid, statement, expected, measured, all(passes) and enough, figure=_fig(runs[0], figure_kind),
+        return _no_runs(cid, statement, expected, " or ".join(required or list(groups)) or cid)
+    measured, per_run, problems = {}, {}, []
+    for g, rs in groups.items():
+        cells = sorted({r.role.cell for r in rs})
+        if rs and len(cells) < MIN_CELL_TYPES:
+            problems.append(f"{g}: only {len(cells)} cell type(s) ({', '.join(cells)}); needs {MIN_CELL_TYPES}")
+        for r in rs:
+            m = measure(r)
+            ok = m is not None and bool(check(r, m))
+            measured[r.name] = m
+            per_run[r.name] = {"group": g, "measured": m, "passed": ok, **_details(r)}
+            if not ok:
+                problems.append(f"{r.name} fails the rule (runs.{r.name}.measured)")
+    problems += [f"{g}: no run in the configuration" for g in (required or []) if not groups.get(g)]
+    details: dict[str, Any] = {"runs": per_run, "groups": {g: [r.name for r in rs] for g, rs in groups.items()},
+                               **(extra or {})}
+    if problems:
+        details["explanation"] = "; ".join(problems)
+    return Claim(cid, statement, expected, measured, not problems, figure=_fig(runs[0], figure_kind),
                  details=details)
 
 
@@ -295,213 +307,231 @@ def flipflop_claims(runs: list[RunRecord]) -> list[Claim]:
     return claims
 
 
+def _by_n(runs: list[RunRecord], prefix: str = "") -> dict[str, list[RunRecord]]:
+    out: dict[str, list[RunRecord]] = {}
+    for r in runs:
+        out.setdefault(f"{prefix or r.role.family}{r.n}", []).append(r)
+    return out
+
+
 def categorical_claims(runs: list[RunRecord]) -> list[Claim]:
     """``categorical_dim_n{N}`` for N = 2..5 (plus any other N configured) and ``categorical3_triangle``."""
     claims = []
-    by_n: dict[int, list[RunRecord]] = {}
-    for r in runs:
-        by_n.setdefault(int(r.role.num_classes or 0), []).append(r)
-    for n in sorted(set(by_n) | {2, 3, 4, 5}):
-        claims.append(_per_cell_claim(
-            f"categorical_dim_n{n}",
-            f"{n}-class categorical synthetic data give an {n - 1}-dimensional attractor manifold",
-            f"PCA dimension of the fixed/slow points at {VARIANCE:.0%} variance == {n - 1} (from >= {n + 1} "
-            f"points), for each of >= {MIN_CELL_TYPES} cell types", by_n.get(n, []), f"{n}-class categorical",
-            lambda r, n=n: _dim_checked(r.analysis, n - 1), lambda m, n=n: m == n - 1, "pca3d"))
-    three = by_n.get(3, [])
+    groups = _by_n(runs, "categorical")
+    for n in sorted({r.n for r in runs} | {2, 3, 4, 5}):
+        g = f"categorical{n}"
+        claims.append(grouped_claim(
+            f"categorical_dim_n{n}", f"{n}-class categorical synthetic data give an {n - 1}-dimensional manifold",
+            f"|PR − {n - 1}| <= {PR_TOL} and d_read == {n - 1}, for each of >= {MIN_CELL_TYPES} cell types",
+            {g: groups.get(g, [])}, dimension_measure, lambda r, m: categorical_rule(m, r.n - 1), required=[g]))
 
     def angles(r: RunRecord) -> list[float] | None:
         ro = r.analysis.summary.get("readout")
         return None if ro is None else ro["pair_angles"]
 
-    claims.append(_per_cell_claim(
+    claims.append(grouped_claim(
         "categorical3_triangle", "3 classes give an equilateral triangle: the readouts sit 120° apart",
         f"every pairwise readout angle within {TRIANGLE_MAX_DEVIATION_DEG:g}° of 120°, for each of >= "
-        f"{MIN_CELL_TYPES} cell types", three, "3-class categorical", angles,
-        lambda m: max(abs(a - 120.0) for a in m) <= TRIANGLE_MAX_DEVIATION_DEG, "readout"))
+        f"{MIN_CELL_TYPES} cell types", {"categorical3": groups.get("categorical3", [])}, angles,
+        lambda r, m: max(abs(a - 120.0) for a in m) <= TRIANGLE_MAX_DEVIATION_DEG, "readout",
+        required=["categorical3"]))
     return claims
 
 
-def line_attractor_measure(r: RunRecord) -> dict[str, Any] | None:
-    """The three numbers of ``ordered_line_attractor`` for one run (None when nothing could be linearised)."""
-    s = r.analysis.summary
-    lin = s.get("linearization")
-    if lin is None:
-        return None
-    return {"dimension": _dim_checked(r.analysis, LINE_DIM),
-            "median_abs_log_top_eigenvalue": lin["top_abs_log_eigenvalue_median"],
-            "median_top_abs_eigenvalue": lin["top_abs_eigenvalue"]["median"],
-            "max_document_length": s["document_length"]["max"],
-            "bound_1_over_L": 1.0 / s["document_length"]["max"],
-            "median_alignment": lin["alignment_top_mode"]["median"],
-            # not part of the rule: the slowest mode's right eigenvector (the line's direction) against the readout
-            "diagnostic_median_right_alignment": (lin.get("right_alignment_top_mode") or {}).get("median")}
+def natural_categorical_claim(fam: dict[str, list[RunRecord]], required: list[str]) -> Claim:
+    """``natural_categorical_dim``: AG News and DBPedia k-class subsets, the categorical rule per run."""
+    groups = _by_n([r for c in CATEGORICAL_CORPORA for r in fam.get(c, [])])
+    return grouped_claim(
+        "natural_categorical_dim", "Categorical corpora with N classes give an (N−1)-dimensional manifold",
+        f"|PR − (N−1)| <= {PR_TOL} and d_read == N − 1 on every run of {', '.join(required)}, each with >= "
+        f"{MIN_CELL_TYPES} cell types", groups, dimension_measure, lambda r, m: categorical_rule(m, r.n - 1),
+        required=required)
 
 
-def _line_ok(m: dict[str, Any]) -> bool:
-    return (m["dimension"] == LINE_DIM and m["median_abs_log_top_eigenvalue"] <= m["bound_1_over_L"]
-            and m["median_alignment"] >= LINE_ALIGNMENT_MIN)
-
-
-def ordered_claims(runs: list[RunRecord]) -> list[Claim]:
-    """``ordered_line_attractor``."""
-    return [_per_cell_claim(
-        "ordered_line_attractor", "Ordered scalar-evidence data give a ~1-D line attractor",
-        f"dimension == 1 at {VARIANCE:.0%} (>= 3 points); median |log|λ₁|| <= 1/L (time constant >= the longest "
-        "document L); "
-        f"median |cos(l₁, w_last − w_first)| >= 1/√2 ≈ {LINE_ALIGNMENT_MIN:.3f}; for each of >= {MIN_CELL_TYPES} "
-        "cell types", runs, "ordered synthetic", line_attractor_measure, _line_ok, "eigenvalues",
-        extra={"linearised_at": "fixed/slow points at zero input (a seeded subset)"})]
-
-
-def natural_claims(runs_by_family: dict[str, list[RunRecord]]) -> list[Claim]:
-    """``ag_news_dim`` and ``sst5_dim``."""
+def ordered_claims(fam: dict[str, list[RunRecord]]) -> list[Claim]:
+    """``ordered_reduces_dim`` (synthetic), ``sst5_reduces_dim`` (SST-5) and ``scalar_evidence_1d``."""
+    rule = f"PR <= N − {T.ordered_pr_margin:g} and d_read <= N − {T.ordered_dread_margin}"
+    ordered = _by_n(fam.get("ordered", []), "ordered")
     return [
-        _per_cell_claim("ag_news_dim", "AG News (4 topics) gives a ~3-D attractor manifold",
-                        f"PCA dimension of the fixed/slow points at {VARIANCE:.0%} variance == {AG_NEWS_DIM} "
-                        f"(from >= {AG_NEWS_DIM + 2} points), for each "
-                        f"of >= {MIN_CELL_TYPES} cell types", runs_by_family.get("ag_news", []), "AG News",
-                        lambda r: _dim_checked(r.analysis, AG_NEWS_DIM), lambda m: m == AG_NEWS_DIM, "pca3d"),
-        _per_cell_claim("sst5_dim", "5-class ordered reviews (SST-5) give a low-dimensional manifold",
-                        f"PCA dimension of the fixed/slow points at {VARIANCE:.0%} variance <= "
-                        f"{ORDERED_REVIEWS_MAX_DIM} (from >= {ORDERED_REVIEWS_MAX_DIM + 2} points), for each of >= "
-                        f"{MIN_CELL_TYPES} cell types",
-                        runs_by_family.get("sst5", []), "SST-5",
-                        lambda r: _dim_checked(r.analysis, ORDERED_REVIEWS_MAX_DIM),
-                        lambda m: isinstance(m, int) and m <= ORDERED_REVIEWS_MAX_DIM, "pca3d"),
+        grouped_claim("ordered_reduces_dim", "Ordered classes (5-class synthetic, awesome..awful, uniform scores) "
+                      "give a manifold of lower dimension than N − 1", f"{rule}, for each of >= {MIN_CELL_TYPES} "
+                      "cell types", ordered, dimension_measure, lambda r, m: ordered_rule(m, r.n),
+                      required=["ordered5"], extra={"co_author": COAUTHOR_ORDERED_DIM}),
+        grouped_claim("sst5_reduces_dim", "5-class ordered reviews (SST-5) give a manifold of lower dimension than "
+                      "N − 1", f"{rule}, for each of >= {MIN_CELL_TYPES} cell types", {"sst5": fam.get("sst5", [])},
+                      dimension_measure, lambda r, m: ordered_rule(m, r.n), required=["sst5"],
+                      extra={"co_author": COAUTHOR_ORDERED_DIM}),
+        grouped_claim("scalar_evidence_1d", "Ordered classes whose evidence is one scalar give a 1-D manifold",
+                      f"|PR − 1| <= {PR_TOL} and d_read == 1, for each of >= {MIN_CELL_TYPES} cell types",
+                      {"scalar": fam.get("scalar", [])}, dimension_measure, lambda r, m: categorical_rule(m, 1),
+                      required=["scalar"]),
     ]
 
 
-def wordcount_claims(runs_by_family: dict[str, list[RunRecord]]) -> list[Claim]:
-    """``wordcount_match_<family>``: predicted dimension == measured dimension for every run of the family."""
-    claims = []
-    for fam in ("categorical", "ordered", "ag_news", "sst5"):
-        runs = runs_by_family.get(fam, [])
-        cid = f"wordcount_match_{fam}"
-        st = f"The word-count prediction matches the measured manifold dimension ({fam})"
-        ex = (f"predicted dimension (class × word matrix, {VARIANCE:.0%} variance) == measured dimension (fixed/slow "
-              f"points, {VARIANCE:.0%} variance, from >= predicted + 2 points) for every run")
-        if not runs:
-            claims.append(_no_runs(cid, st, ex, fam))
-            continue
-        per, measured, ok = {}, {}, True
-        for r in runs:
-            pred = int(r.analysis.summary["wordcount"]["dimensions"][str(VARIANCE)])
-            meas = _dim_checked(r.analysis, pred)
-            good = meas is not None and pred == meas
-            ok &= good
-            measured[r.name] = {"predicted": pred, "measured": meas}
-            per[r.name] = {"predicted": pred, "measured": meas, "passed": good,
-                           "predicted_explained": r.analysis.summary["wordcount"]["explained"][:5],
-                           "predicted_participation_ratio": r.analysis.summary["wordcount"]["participation_ratio"],
-                           **_dim_details(r)}
-        det: dict[str, Any] = {"runs": per}
+def slow_modes_claim(fam: dict[str, list[RunRecord]]) -> Claim:
+    """``slow_modes_match_dim``: median number of modes with τ ≥ the mean document length == N − 1."""
+    runs = fam.get("categorical", []) + [r for c in CATEGORICAL_CORPORA for r in fam.get(c, [])]
+
+    def measure(r: RunRecord) -> dict[str, Any] | None:
+        lin = r.analysis.summary.get("linearization")
+        if lin is None:
+            return None
+        return {"median_slow_modes": lin["slow_modes"]["median"], "counts": lin["slow_modes"]["counts"],
+                "mean_document_length": lin["slow_modes"]["length"], "num_classes": r.n}
+
+    return grouped_claim(
+        "slow_modes_match_dim", "Categorical runs have N − 1 integrating (slow) modes along the manifold",
+        "median over manifold points of #modes with τ = −1/log|λ| >= the mean document length == N − 1, on each "
+        f"categorical run, each dataset with >= {MIN_CELL_TYPES} cell types", _by_n(runs), measure,
+        lambda r, m: m["median_slow_modes"] == r.n - 1, "eigenvalues")
+
+
+def wordcount_claim(fam: dict[str, list[RunRecord]]) -> Claim:
+    """``wordcount_predicts``: PR of the class × word matrix within 0.75 of the manifold's, and ordered < categorical
+    with the same N on both sides."""
+    st = "The word-count matrix predicts the manifold's participation ratio, ordered below categorical"
+    ex = (f"|PR_words − PR_rnn| <= {T.wordcount_pr_tolerance} on every run, and for every ordered run and every "
+          "categorical run with the same N: PR_rnn(ordered) < PR_rnn(categorical) and PR_words(ordered) < "
+          "PR_words(categorical)")
+    cat = fam.get("categorical", []) + [r for c in CATEGORICAL_CORPORA for r in fam.get(c, [])]
+    ordd = [r for f in ORDERED_FAMILIES for r in fam.get(f, [])]
+    if not cat + ordd:
+        return _no_runs("wordcount_predicts", st, ex, "categorical or ordered")
+
+    def prs(r: RunRecord) -> tuple[float | None, float]:
+        return r.analysis.summary["manifold"]["participation_ratio"], r.analysis.summary["wordcount"][
+            "participation_ratio"]
+
+    per, problems = {}, []
+    for r in cat + ordd:
+        pr, pw = prs(r)
+        ok = pr is not None and abs(pw - pr) <= T.wordcount_pr_tolerance
+        per[r.name] = {"pr_rnn": pr, "pr_words": pw, "passed": ok}
         if not ok:
-            det["explanation"] = "prediction and measurement differ on: " + ", ".join(
-                n for n, v in per.items() if not v["passed"])
-        claims.append(Claim(cid, st, ex, measured, ok, figure="figures/dimension.png", details=det))
-    return claims
+            problems.append(f"{r.name}: |PR_words − PR_rnn| = {'n/a' if pr is None else round(abs(pw - pr), 3)}")
+    pairs = {}
+    for o in ordd:
+        for c in (c for c in cat if c.n == o.n):
+            (po, wo), (pc, wc) = prs(o), prs(c)
+            ok = po is not None and pc is not None and po < pc and wo < wc
+            pairs[f"{o.name} < {c.name}"] = {"pr_rnn": [po, pc], "pr_words": [wo, wc], "passed": ok}
+            if not ok:
+                problems.append(f"{o.name} vs {c.name}: ordered PR not below categorical")
+    if not pairs:
+        problems.append("no ordered run has a categorical run with the same N")
+    det: dict[str, Any] = {"runs": per, "pairs": pairs}
+    if problems:
+        det["explanation"] = "; ".join(problems)
+    return Claim("wordcount_predicts", st, ex, {"runs": per, "pairs": {k: v["passed"] for k, v in pairs.items()}},
+                 not problems, figure="figures/dimension.png", details=det)
 
 
-def yelp_claim(checks: dict[str, dict[str, Any]]) -> Claim:
-    """``yelp5_wordcount_dim`` from the word-count-only checks."""
-    st = "Yelp-5 (1,000 reviews, a second small check, word counts of all rows) predicts a low-dimensional manifold"
-    ex = f"word-count predicted dimension at {VARIANCE:.0%} variance <= {ORDERED_REVIEWS_MAX_DIM}"
-    y = checks.get("yelp5")
-    if y is None:
-        return _no_runs("yelp5_wordcount_dim", st, ex, "yelp5 word-count")
-    ok = y["dimensions"][str(VARIANCE)] <= ORDERED_REVIEWS_MAX_DIM
-    det = dict(y)
-    if not ok:
-        det["explanation"] = "the Yelp-5 class × word matrix needs more than 2 components for 95% of its variance"
-    return Claim("yelp5_wordcount_dim", st, ex, y["dimensions"][str(VARIANCE)], ok, details=det)
+def line_attractor_measure(r: RunRecord) -> dict[str, Any] | None:
+    """The five parts of ``line_attractor_binary`` for one run (None without a line-attractor analysis)."""
+    la = r.analysis.summary.get("line_attractor")
+    if la is None:
+        return None
+    return {**dimension_measure(r), **{k: la[k] for k in (
+        "readout_alignment", "right_eigvec_alignment", "right_eigvec_null_p99", "tau_slowest", "tau_second",
+        "tau_ratio", "mean_document_length", "valence_auc")}}
 
 
-def check_claims(records: dict[str, RunRecord], checks: dict[str, dict[str, Any]] | None = None) -> list[Claim]:
-    """Every claim, from the analysed runs (and the word-count-only checks)."""
+def line_attractor_parts(m: dict[str, Any]) -> dict[str, bool]:
+    """Each part (i)-(v) of the line-attractor rule on one run's measurements.
+
+    >>> m = {"participation_ratio": 1.2, "readout_dimension": 1, "readout_alignment": 0.9,
+    ...      "right_eigvec_alignment": 0.8, "right_eigvec_null_p99": 0.2, "tau_slowest": 300.0, "tau_second": 20.0,
+    ...      "tau_ratio": 15.0, "mean_document_length": 20.0, "valence_auc": 0.85}
+    >>> all(line_attractor_parts(m).values()), line_attractor_parts({**m, "tau_second": 150.0})["iv_time_constants"]
+    (True, False)
+    """
+    return {"i_dimension": categorical_rule(m, 1),
+            "ii_readout_alignment": m["readout_alignment"] >= T.line_alignment_min,
+            "iii_right_eigvec": m["right_eigvec_alignment"] > m["right_eigvec_null_p99"],
+            "iv_time_constants": (m["tau_slowest"] >= m["mean_document_length"]
+                                  and m["tau_slowest"] >= T.tau_ratio_min * m["tau_second"]),
+            "v_valence": m["valence_auc"] >= T.valence_auc_min}
+
+
+def line_attractor_claim(fam: dict[str, list[RunRecord]]) -> Claim:
+    """``line_attractor_binary`` on the binary sentiment runs."""
+    groups = {c: fam[c] for c in BINARY_CORPORA if fam.get(c)}
+
+    def measure(r: RunRecord) -> dict[str, Any] | None:
+        m = line_attractor_measure(r)
+        return None if m is None else {**m, "parts": line_attractor_parts(m)}
+
+    return grouped_claim(
+        "line_attractor_binary", "Binary sentiment networks integrate along a line attractor",
+        f"(i) |PR − 1| <= {PR_TOL} and d_read == 1; (ii) |cos(m, w)| >= {T.line_alignment_min}; (iii) median "
+        f"|cos(r₁, m)| > the {T.null_quantile:.0%} quantile for random unit vectors; (iv) median slowest τ >= the "
+        f"mean document length and >= {T.tau_ratio_min:g} × the second slowest; (v) valence AUC >= "
+        f"{T.valence_auc_min}; on every binary run, >= {MIN_CELL_TYPES} cell types per dataset", groups, measure,
+        lambda r, m: all(m["parts"].values()), "eigenvalues", required=["yelp_polarity", "sst2"])
+
+
+def check_claims(records: dict[str, RunRecord], required_natural: list[str] | None = None) -> list[Claim]:
+    """Every claim, from the analysed runs."""
     fam: dict[str, list[RunRecord]] = {}
     for r in records.values():
         fam.setdefault(r.role.family, []).append(r)
     claims = flipflop_claims(fam.get("flipflop", []))
     claims += categorical_claims(fam.get("categorical", []))
-    claims += ordered_claims(fam.get("ordered", []))
-    claims += natural_claims(fam)
-    claims.append(yelp_claim(checks or {}))
-    claims += wordcount_claims(fam)
+    claims.append(natural_categorical_claim(fam, required_natural or ["ag_news4", "dbpedia3", "dbpedia4"]))
+    claims += ordered_claims(fam)
+    claims.append(slow_modes_claim(fam))
+    claims.append(wordcount_claim(fam))
+    claims.append(line_attractor_claim(fam))
     return claims
 
 
 # ----------------------------------------------------------------------------------------------------- the stage
-def _concat(parts: list[TextDataset]) -> TextDataset:
-    width = max(int(p.tokens.shape[1]) for p in parts)
-    tokens = torch.cat([torch.nn.functional.pad(p.tokens, (0, width - p.tokens.shape[1])) for p in parts])
-    return TextDataset(tokens, torch.cat([p.lengths for p in parts]), torch.cat([p.labels for p in parts]),
-                       list(parts[0].vocab), list(parts[0].class_names))
-
-
-def wordcount_check(data_cfg: dict[str, Any], seed: int) -> dict[str, Any]:
-    """The word-count prediction of a whole natural corpus (train + val + test: nothing is trained, so every
-    document is evidence), with the training split's alone beside it (no model)."""
-    from innerworks.data.natural import load_natural
-    from innerworks.dynamics.wordcount import word_count_prediction
-
-    splits, _ = load_natural(data_cfg, seed)
-    everything = _concat([splits.train, splits.val, splits.test])
-    wc = word_count_prediction(everything, (0.9, VARIANCE))
-    wt = word_count_prediction(splits.train, (0.9, VARIANCE))
-    return {"n_documents": len(everything), "num_classes": everything.num_classes,
-            "explained": [round(float(v), 6) for v in wc.explained[:10]],
-            "dimensions": {str(k): v for k, v in wc.dimensions.items()},
-            "participation_ratio": round(wc.participation_ratio, 4),
-            "train_split_only": {"n_documents": len(splits.train), "explained": [round(float(v), 6) for v in
-                                                                                 wt.explained[:10]],
-                                 "dimensions": {str(k): v for k, v in wt.dimensions.items()}},
-            "data": data_cfg}
-
-
 def _dimension_rows(records: dict[str, RunRecord]) -> list[dict[str, Any]]:
     rows = []
     for r in records.values():
         if r.analysis.task != "classification":
             continue
-        ds = r.role.family + (f"{r.role.num_classes}" if r.role.family in ("categorical", "ordered") else "")
-        rows.append({"run": r.name, "dataset": ds, "cell": r.role.cell,
-                     "predicted": int(r.analysis.summary["wordcount"]["dimensions"][str(VARIANCE)]),
-                     "measured": _dim(r.analysis), "measured_states": _dim(r.analysis, "states")})
+        s = r.analysis.summary
+        rows.append({"run": r.name, "dataset": f"{r.role.family}{r.n}", "cell": r.role.cell,
+                     "predicted": s["wordcount"]["participation_ratio"],
+                     "measured": s["manifold"]["participation_ratio"],
+                     "measured_states": (s["states"]["pca"] or {}).get("participation_ratio"),
+                     "readout_dimension": s["manifold"]["readout_dimension"]})
     return rows
 
 
+def _fmt(v: Any, nd: int = 2) -> str:
+    return "–" if v is None else f"{v:.{nd}f}" if isinstance(v, float) else str(v)
+
+
 def _summary_notes(claims: list[Claim], records: dict[str, RunRecord], checks: dict[str, Any]) -> str:
-    lines = [f"Thresholds were fixed before measuring (see `innerworks.repro.integration`; notes: `{NOTES}`). "
-              f"Dimensions are PCs reaching {VARIANCE:.0%} of the variance of the certified fixed points "
-              "(+ stalled slow points) at zero input; the authors' slow points and all visited states are shown "
-              "beside it, never in its place.", "",
-              "| run | cell | test acc. | fixed pts | dim (fixed pts) | slow pts | dim (slow pts) | "
-              "dim (all states) | predicted (word counts) | train s | analysis s |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [f"Rules fixed by the issue owner (issue 12; `innerworks.repro.integration`, notes `{NOTES}`). The "
+             "manifold is the cloud of approximate fixed points at zero input (co-author protocol); PR is its "
+             "participation ratio, d_read the fewest top PCs keeping R² >= 0.95 of the logits. Exact roots are "
+             "reported apart and never decide a dimension.", "",
+             "| run | cell | test acc. | chance | manifold pts | PR | d_read | dim 95% | acc. top 1/2/3 PCs | "
+             "exact roots | PR words | train s | analysis s |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records.values():
         s = r.analysis.summary
-        acc = r.metrics.get("accuracy")
-        if r.analysis.task == "classification":
-            sp = s["slow_points"]["pca"] or {}
-            dims = (f"{_dim(r.analysis)} | {s['slow_points']['n']} | {_dim(r.analysis, 'slow_points')} "
-                    f"(PR {sp.get('participation_ratio', '–')}) | {_dim(r.analysis, 'states')} | "
-                    f"{s['wordcount']['dimensions'][str(VARIANCE)]}")
-        else:
-            dims = f"{s['fixed_points']['unstable_histogram']} | – | – | – | –"
-        lines.append(f"| {r.name} | {r.role.cell}-{s['hidden_size']} | {'–' if acc is None else f'{acc:.3f}'} | "
-                     f"{s['fixed_points']['n']} | {dims} | "
-                     f"{r.timing['train_wall_s']:.1f} | {r.timing['analysis_wall_s']:.1f} |")
+        if r.analysis.task != "classification":
+            lines.append(f"| {r.name} | {r.role.cell} | {_fmt(r.metrics.get('accuracy'), 3)} | – | – | – | – | – | – | "
+                         f"{s['fixed_points']['unstable_histogram']} | – | {r.timing.get('train_wall_s', 0):.1f} | "
+                         f"{r.timing.get('analysis_wall_s', 0):.1f} |")
+            continue
+        m = s["manifold"]
+        acc = "/".join(_fmt(v) for v in m["accuracy_by_dimension"][:3]) or "–"
+        lines.append(f"| {r.name} | {r.role.cell}-{s['hidden_size']} | {_fmt(s['test_accuracy'], 3)} | "
+                     f"{_fmt(s['chance_accuracy'], 3)} | {m['n_points']} | {_fmt(m['participation_ratio'])} | "
+                     f"{_fmt(m['readout_dimension'])} | {_fmt(m['dimension_95'])} | {acc} | "
+                     f"{s['exact_roots']['n']} | {_fmt(s['wordcount']['participation_ratio'])} | "
+                     f"{r.timing.get('train_wall_s', 0):.1f} | {r.timing.get('analysis_wall_s', 0):.1f} |")
     for name, c in checks.items():
-        lines.append(f"\nWord-count-only check `{name}`: {c['n_documents']} documents (all splits), predicted "
-                     f"dimension {c['dimensions'][str(VARIANCE)]} at 95% (variance {c['explained'][:4]}); training "
-                     f"split alone ({c['train_split_only']['n_documents']} documents): "
-                     f"{c['train_split_only']['dimensions'][str(VARIANCE)]}.")
+        lines.append(f"\nWord-count-only check `{name}` (reported, no claim): {c['n_documents']} documents, PR "
+                     f"{c['participation_ratio']}, dimension at 95% {c['dimensions']['0.95']}.")
     failed = [c for c in claims if c.passed is False]
     if failed:
         lines += ["", "## Claims that did not pass", ""]
-        for c in failed:
-            lines.append(f"- `{c.id}`: measured {c.measured}. {c.details.get('explanation', '')}")
+        lines += [f"- `{c.id}`: {c.details.get('explanation', '')}" for c in failed]
     return "\n".join(lines) + "\n"
 
 
@@ -528,13 +558,13 @@ class IntegrationReproduction(Reproduction):
         checks = {}
         for name, data_cfg in settings.wordcount_checks.items():
             ctx.console.print(f"[bold]integration[/] word-count check {name}")
-            checks[name] = wordcount_check(data_cfg, seed)
+            checks[name] = corpus_word_count(data_cfg, seed)
         figures = [f for r in records.values() for f in r.analysis.figures]
         rows = _dimension_rows(records)
         if rows:
-            dimension_figure(out, "dimension", rows, "Manifold dimension: word-count prediction vs fixed points (95%)")
+            dimension_figure(out, "dimension", rows, "Participation ratio: word counts (x) vs the manifold (y)")
             figures.append("dimension")
-        claims = check_claims(records, checks)
+        claims = check_claims(records, settings.natural_categorical_required)
         extra = {
             "dimensions": rows,
             "wordcount_checks": checks,
