@@ -5,7 +5,7 @@ The Yelp and SST names share a loader with fixed arguments (``yelp3`` is :func:`
 ``num_classes=3``), so a recipe names a corpus, never a loader call.
 
 >>> sorted(CORPORA)[:3]
-['ag_news', 'imdb', 'sst2']
+['ag_news', 'ag_news_train_head', 'dbpedia']
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 from innerworks.data.natural.corpora import load_ag_news, load_imdb, load_sst, load_yelp5, load_yelp_polarity
 from innerworks.data.natural.corpus import DEFAULT_FRACTIONS, RawCorpus
+from innerworks.data.natural.dbpedia import load_ag_news_train_head, load_dbpedia
 from innerworks.errors import ConfigError
 
 
@@ -63,6 +64,13 @@ CORPORA: dict[str, CorpusSpec] = {
     "imdb": _spec("imdb", load_imdb, "imdb", 1000, "binary", False, "IMDB reviews, 2,000"),
     "sst5": _spec("sst5", load_sst, "sst", 100, "ordered", False, "SST-1, 5 sentiment classes", fine=True),
     "sst2": _spec("sst2", load_sst, "sst", 100, "binary", False, "SST-2, binary sentiment", fine=False),
+    "ag_news_train_head": _spec("ag_news_train_head", load_ag_news_train_head, "ag_news_train_head", 100,
+                                "categorical", True, "AG News, 10,429-row train head + the 7,600-row test split"),
+    "dbpedia": _spec("dbpedia", load_dbpedia, "dbpedia", 1000, "categorical", True,
+                     "DBPedia, 14 topics, 13,783 rows split 70/10/20", num_classes=14),
+    # the k-class subsets (labels 0..k-1), the co-author loader's num_classes=k
+    **{f"dbpedia{k}": _spec(f"dbpedia{k}", load_dbpedia, "dbpedia", 1000, "categorical", True,
+                            f"DBPedia, first {k} topics", num_classes=k) for k in range(2, 14)},
 }
 
 
