@@ -5,6 +5,10 @@ side is what makes a paper-scale reproduction fit in minutes on one GPU with a m
 one recipe with :func:`innerworks.train.train` into ``root/<name>/`` (``resume=True``: a finished run is reused and
 an interrupted one continues from its checkpoint), with ``threads`` torch threads.
 
+Runs that can stack (:func:`innerworks.train.ensemble.can_share_ensemble`: same classification model and training
+settings, other seeds or datasets) train as ensembles instead, one batched model per worker
+(:func:`innerworks.train.ensemble.train_ensemble`); ``ensembles=False`` trains every run on its own.
+
 >>> from innerworks.train import load_recipe
 >>> r = load_recipe("quick").model_copy(update={"train": load_recipe("quick").train.model_copy(update={"steps": 2})})
 >>> import tempfile; records = train_many({"a": r}, tempfile.mkdtemp(), jobs=1, progress=False)
@@ -46,9 +50,44 @@ def _train_one(recipe: Recipe, run_dir: Path, device: str, threads: int | None) 
                 "error": f"{type(exc).__name__}: {exc}"}
 
 
+def _train_group(recipes: dict[str, Recipe], root: Path, device: str,
+                 threads: int | None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Worker: train one ensemble; returns a summary record (for the status line) and each member's record."""
+    import torch
+
+    from innerworks.train.ensemble import train_ensemble
+
+    if threads:
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    records = train_ensemble(recipes, root, device=device, progress=False)
+    bad = [f"{n}: {r['error']}" for n, r in records.items() if r["status"] != "ok"]
+    summary = {"status": "failed" if bad else "ok", "wall_time_s": round(time.perf_counter() - t0, 2)}
+    if bad:
+        summary["error"] = "; ".join(bad)
+    return summary, records
+
+
+def _plan(recipes: Mapping[str, Recipe], jobs: int, ensembles: bool,
+          max_size: int) -> tuple[list[list[str]], list[str]]:
+    """Ensemble chunks (each of two or more runs) and the runs left to train alone.
+
+    A group of ``n`` stackable runs is cut into at most ``jobs`` near-equal chunks (so every worker gets a share),
+    each of at most ``max_size`` runs; a chunk of one trains alone.
+    """
+    from innerworks.train.ensemble import can_share_ensemble
+
+    chunks: list[list[str]] = []
+    for group in can_share_ensemble(recipes) if ensembles else []:
+        parts = max(min(jobs, len(group) // 2), -(-len(group) // max_size), 1)
+        chunks.extend(group[i::parts] for i in range(parts))
+    grouped = {n for c in chunks if len(c) >= 2 for n in c}
+    return [c for c in chunks if len(c) >= 2], [n for n in recipes if n not in grouped]
+
+
 def train_many(recipes: Mapping[str, Recipe], root: str | Path, device: str = "cpu", jobs: int | None = None,
-               threads: int | None = 1, progress: bool = True,
-               console: Console | None = None) -> dict[str, dict[str, Any]]:
+               threads: int | None = 1, progress: bool = True, console: Console | None = None,
+               ensembles: bool = True, ensemble_size: int = 64) -> dict[str, dict[str, Any]]:
     """Train every recipe into ``root/<name>/``, ``jobs`` at a time in spawned worker processes.
 
     Args:
@@ -59,6 +98,8 @@ def train_many(recipes: Mapping[str, Recipe], root: str | Path, device: str = "c
         threads: torch threads per worker (``None``: torch's default).
         progress: a rich status line per run.
         console: where progress goes (default stderr).
+        ensembles: train stackable runs as ensembles (one batched model per worker); ``False``: each run alone.
+        ensemble_size: most runs in one ensemble (bounds its memory).
 
     Returns:
         name -> ``{"status": "ok"|"failed", "dir", "wall_time_s", "test" | "error"}``. A failed run does not stop the
@@ -76,11 +117,21 @@ def train_many(recipes: Mapping[str, Recipe], root: str | Path, device: str = "c
     if not names:
         return {}
     jobs = min(len(names), jobs or os.cpu_count() or 1)
-    if jobs == 1:
-        return {n: _train_one(recipes[n], root / n, device, None) for n in names}
-    return run_in_workers({n: (_train_one, (recipes[n], root / n, device, threads)) for n in names},
-                          max_workers=jobs, label="train", running=lambda _: f"running on {device}",
-                          progress=progress, console=console)
+    chunks, alone = _plan(recipes, jobs, ensembles, ensemble_size)
+    work: dict[str, tuple[Any, tuple[Any, ...]]] = {
+        f"ensemble {c[0]} +{len(c) - 1}": (_train_group, ({n: recipes[n] for n in c}, root, device, threads))
+        for c in chunks}
+    work.update({n: (_train_one, (recipes[n], root / n, device, threads)) for n in alone})
+    jobs = min(jobs, len(work))
+    if jobs == 1:  # in this process, with the caller's torch thread count
+        results = {key: fn(*args[:-1], None) for key, (fn, args) in work.items()}
+    else:
+        results = run_in_workers(work, max_workers=jobs, label="train", running=lambda _: f"running on {device}",
+                                 progress=progress, console=console)
+    records: dict[str, dict[str, Any]] = {}
+    for key, result in results.items():
+        records.update(result[1] if isinstance(result, tuple) else {key: result})
+    return {n: records[n] for n in names}
 
 
 __all__ = ["train_many"]
