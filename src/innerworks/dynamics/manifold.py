@@ -203,11 +203,11 @@ def bow_logistic_coefficients(tokens: torch.Tensor, lengths: torch.Tensor, label
                               l2: float = 1e-3, steps: int = 200) -> torch.Tensor:
     """Per-word coefficients ``[V]`` of an L2-regularised bag-of-words logistic regression for label 1 vs 0
     (word counts per document; padding id 0 excluded; L-BFGS). Positive = evidence for class 1."""
-    mask = torch.arange(tokens.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
+    mask = (torch.arange(tokens.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)) & (tokens > 0)
     rows = torch.arange(tokens.shape[0]).unsqueeze(1).expand_as(tokens)[mask]
-    x = torch.zeros(tokens.shape[0], vocab_size, dtype=torch.float64)
-    x.index_put_((rows, tokens[mask]), torch.ones(rows.shape[0], dtype=torch.float64), accumulate=True)
-    x[:, 0] = 0
+    # sparse document × word counts: a dense matrix of 40,000 sentences × 10,000 words would need 3 GB
+    x = torch.sparse_coo_tensor(torch.stack([rows, tokens[mask]]), torch.ones(rows.shape[0], dtype=torch.float64),
+                                (tokens.shape[0], vocab_size)).coalesce()
     y = labels.double()
     w = torch.zeros(vocab_size, dtype=torch.float64, requires_grad=True)
     b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
@@ -215,7 +215,8 @@ def bow_logistic_coefficients(tokens: torch.Tensor, lengths: torch.Tensor, label
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(x @ w + b, y) + l2 * (w**2).sum()
+        z = torch.sparse.mm(x, w.unsqueeze(1)).squeeze(1) + b
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z, y) + l2 * (w**2).sum()
         loss.backward()
         return loss
 
