@@ -50,7 +50,7 @@ from innerworks.dynamics import figures as F
 from innerworks.dynamics import manifold as M
 from innerworks.dynamics.fixed_points import FixedPoints, find_fixed_points, stability, stability_counts
 from innerworks.dynamics.geometry import pca_dimension, readout_angles
-from innerworks.dynamics.linearize import eigsorted, n_unstable_modes, time_constants
+from innerworks.dynamics.linearize import linearize_modes, n_unstable_modes, time_constants
 from innerworks.dynamics.orbits import audit_attractors
 from innerworks.dynamics.step import as_step
 from innerworks.dynamics.toys import expected_unstable_counts
@@ -144,13 +144,6 @@ def _basis(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.T
     return mu, comps, ex
 
 
-def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``|cos|`` between complex columns ``a [K, S]`` and a real vector ``b [S]``."""
-    b = b.to(a.dtype)
-    dots = (a @ b).abs()
-    return (dots / (a.abs().pow(2).sum(-1).sqrt() * b.abs().pow(2).sum().sqrt()).clamp_min(1e-300)).real.double()
-
-
 def _n_unstable(model: Any, points: torch.Tensor, margin: float, chunk: int = 64) -> torch.Tensor:
     """Number of modes with ``|λ| > 1 + margin`` at each point (zero input)."""
     step = as_step(model)
@@ -173,44 +166,6 @@ def _stats(v: torch.Tensor) -> dict[str, float] | None:
         return None
     v = v.double()
     return {"median": float(v.median()), "min": float(v.min()), "max": float(v.max()), "mean": float(v.mean())}
-
-
-def linearize_modes(model: Any, points: torch.Tensor, readout: torch.Tensor, n_modes: int = 3,
-                    chunk: int = 32) -> dict[str, Any]:
-    """Eigenvalues and the slowest modes' left eigenvectors at ``points`` (zero input), and their readout alignment.
-
-    Chunked so only ``n_modes`` left vectors per point are kept. ``readout`` is ``[C, S]``; the alignment direction
-    is ``w_last − w_first`` (for 2 classes, the logit-difference direction; for ordered classes, most positive minus
-    most negative). ``right_alignment`` is ``|cos|`` between the slowest mode's right eigenvector and that direction.
-
-    >>> import torch
-    >>> rnn = torch.nn.RNN(2, 3, bias=False)
-    >>> out = linearize_modes(rnn, torch.zeros(2, 3), torch.eye(3)[:2])
-    >>> sorted(out)[:3], out["eigenvalues"].shape
-    (['alignment', 'eigenvalues', 'left'], torch.Size([2, 3]))
-    """
-    step = as_step(model)
-    pts = step.cast(points)
-    w = readout.detach().to(torch.float64).cpu()
-    direction = w[-1] - w[0]
-    vals, lefts, rights = [], [], []
-    for i in range(0, pts.shape[0], chunk):
-        h = pts[i:i + chunk]
-        eig = eigsorted(step.jacobian(step.zero_inputs(h.shape[0]), h), vectors=True)
-        vals.append(eig.eigenvalues.cpu())
-        lefts.append(eig.left[..., :n_modes].cpu())
-        rights.append(eig.right[..., 0].cpu())
-    ev = torch.cat(vals) if vals else torch.zeros(0, pts.shape[1], dtype=torch.complex128)
-    left = torch.cat(lefts) if lefts else torch.zeros(0, pts.shape[1], n_modes, dtype=torch.complex128)
-    align = torch.stack([_cos(left[:, :, m], direction) for m in range(left.shape[-1])], 1) if len(left) else \
-        torch.zeros(0, n_modes, dtype=torch.float64)
-    per_class = torch.stack([_cos(left[:, :, 0], w[c]) for c in range(w.shape[0])], 1) if len(left) else \
-        torch.zeros(0, w.shape[0], dtype=torch.float64)
-    # Beside it, not in its place: the slowest mode's *right* eigenvector (the line's direction) against the readout.
-    right = _cos(torch.cat(rights), direction) if rights else torch.zeros(0, dtype=torch.float64)
-    r1 = torch.cat(rights) if rights else torch.zeros(0, pts.shape[1], dtype=torch.complex128)
-    return {"eigenvalues": ev, "left": left, "alignment": align, "per_class_alignment": per_class,
-            "right_alignment": right, "right1": r1}
 
 
 # ------------------------------------------------------------------------------------------------- classifiers
@@ -376,7 +331,7 @@ def _classifier_figures(fig_out: Path, name: str, hs: torch.Tensor, lengths: tor
     # grey markers: the authors' slow-point cloud (the manifold to the eye), plus the solver's stalled slow points
     stalled = fps.slow.points.cpu() if fps.slow is not None else fp_pts[:0]
     slow_pts = torch.cat([slow_cloud.to(fp_pts.dtype), stalled])
-    what = "slow points"
+    what = "approximate fixed points"
     F.pca3d_figure(fig_out, f"pca3d__{name}", trajs, ((fp_pts - mu) @ comps.T).tolist(),
                    fps.n_unstable.cpu().tolist(),
                    f"{name} ({cell}): {len(fps)} fixed points, {slow_pts.shape[0]} {what}, in the manifold's top PCs",
@@ -400,8 +355,8 @@ def _classifier_figures(fig_out: Path, name: str, hs: torch.Tensor, lengths: tor
     profiles = {}
     if summary["manifold"]["pca"] is not None:
         profiles["manifold (" + summary["manifold"]["kind"] + " points)"] = summary["manifold"]["pca"]["explained"]
-    if summary["manifold"]["kind"] == "slow" and summary["fixed_point_set"]["pca"] is not None:
-        profiles["certified fixed points"] = summary["fixed_point_set"]["pca"]["explained"]
+    if summary["exact_roots"]["pca"] is not None:
+        profiles["exact roots"] = summary["exact_roots"]["pca"]["explained"]
     if summary["states"]["pca"] is not None:
         profiles["all visited states"] = summary["states"]["pca"]["explained"]
     profiles["word-count prediction"] = summary["wordcount"]["explained"]

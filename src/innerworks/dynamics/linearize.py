@@ -263,8 +263,53 @@ def readout_alignment(left: torch.Tensor, readout: torch.Tensor, n_modes: int | 
     return (dots / norms.clamp_min(1e-300)).real.to(torch.float64)
 
 
+def _cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``|cos|`` between complex columns ``a [K, S]`` and a real vector ``b [S]``."""
+    b = b.to(a.dtype)
+    dots = (a @ b).abs()
+    return (dots / (a.abs().pow(2).sum(-1).sqrt() * b.abs().pow(2).sum().sqrt()).clamp_min(1e-300)).real.double()
+
+
+def linearize_modes(model: Any, points: torch.Tensor, readout: torch.Tensor, n_modes: int = 3,
+                    chunk: int = 32) -> dict[str, Any]:
+    """Eigenvalues and the slowest modes' left eigenvectors at ``points`` (zero input), and their readout alignment.
+
+    Chunked so only ``n_modes`` left vectors per point are kept. ``readout`` is ``[C, S]``; the alignment direction
+    is ``w_last − w_first`` (for 2 classes, the logit-difference direction; for ordered classes, most positive minus
+    most negative). ``right_alignment`` is ``|cos|`` between the slowest mode's right eigenvector and that direction.
+
+    >>> import torch
+    >>> rnn = torch.nn.RNN(2, 3, bias=False)
+    >>> out = linearize_modes(rnn, torch.zeros(2, 3), torch.eye(3)[:2])
+    >>> sorted(out)[:3], out["eigenvalues"].shape
+    (['alignment', 'eigenvalues', 'left'], torch.Size([2, 3]))
+    """
+    step = as_step(model)
+    pts = step.cast(points)
+    w = readout.detach().to(torch.float64).cpu()
+    direction = w[-1] - w[0]
+    vals, lefts, rights = [], [], []
+    for i in range(0, pts.shape[0], chunk):
+        h = pts[i:i + chunk]
+        eig = eigsorted(step.jacobian(step.zero_inputs(h.shape[0]), h), vectors=True)
+        vals.append(eig.eigenvalues.cpu())
+        lefts.append(eig.left[..., :n_modes].cpu())
+        rights.append(eig.right[..., 0].cpu())
+    ev = torch.cat(vals) if vals else torch.zeros(0, pts.shape[1], dtype=torch.complex128)
+    left = torch.cat(lefts) if lefts else torch.zeros(0, pts.shape[1], n_modes, dtype=torch.complex128)
+    align = torch.stack([_cos(left[:, :, m], direction) for m in range(left.shape[-1])], 1) if len(left) else \
+        torch.zeros(0, n_modes, dtype=torch.float64)
+    per_class = torch.stack([_cos(left[:, :, 0], w[c]) for c in range(w.shape[0])], 1) if len(left) else \
+        torch.zeros(0, w.shape[0], dtype=torch.float64)
+    # Beside it, not in its place: the slowest mode's *right* eigenvector (the line's direction) against the readout.
+    right = _cos(torch.cat(rights), direction) if rights else torch.zeros(0, dtype=torch.float64)
+    r1 = torch.cat(rights) if rights else torch.zeros(0, pts.shape[1], dtype=torch.complex128)
+    return {"eigenvalues": ev, "left": left, "alignment": align, "per_class_alignment": per_class,
+            "right_alignment": right, "right1": r1}
+
 __all__ = [
     "Eigen",
+    "linearize_modes",
     "Linearization",
     "eigsorted",
     "input_jacobian",
