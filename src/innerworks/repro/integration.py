@@ -93,8 +93,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-
-
 class IntegrationReproConfig(_Strict):
     """A ``repro integration`` settings file (see ``innerworks/repro/settings/integration_quick.yaml``)."""
 
@@ -115,6 +113,11 @@ class IntegrationReproConfig(_Strict):
 
 
 # ------------------------------------------------------------------------------------------------------- roles
+CATEGORICAL_CORPORA = ("ag_news", "dbpedia")
+BINARY_CORPORA = ("yelp_polarity", "sst2", "imdb")
+ORDERED_FAMILIES = ("ordered", "scalar", "sst5")
+
+
 @dataclass
 class RunRole:
     """What a run contributes: ``family`` (flipflop, categorical, ordered, scalar, or a corpus name), cell, classes."""
@@ -131,6 +134,8 @@ def run_role(recipe: Any) -> RunRole:
     >>> from innerworks.train.config import load_recipe
     >>> run_role(load_recipe("synthetic/categorical3_gru"))
     RunRole(family='categorical', cell='gru', num_classes=3)
+    >>> run_role(load_recipe("natural/dbpedia_gru"))
+    RunRole(family='dbpedia', cell='gru', num_classes=4)
     """
     cell = str(recipe.model.get("cell", "gru" if recipe.task == "classification" else "vanilla"))
     if recipe.task == "flipflop":
@@ -142,8 +147,11 @@ def run_role(recipe: Any) -> RunRole:
         if task == "ordered" and not d.get("extreme_words", False):
             task = "scalar"
         return RunRole(task if plain else f"{task}_variant", cell, int(d.get("num_classes", 3)))
-    n = d.get("num_classes")
-    return RunRole(str(d.get("corpus", "natural")), cell, None if n is None else int(n))
+    corpus = str(d.get("corpus", "natural"))
+    # the corpus, its k-class subsets and larger training pools are one dataset family (dbpedia3 -> dbpedia)
+    fam = next((c for c in CATEGORICAL_CORPORA if corpus.startswith(c)), corpus)
+    k = corpus[len(fam):]
+    return RunRole(fam, cell, int(k) if k.isdigit() else None)
 
 
 @dataclass
@@ -160,11 +168,6 @@ class RunRecord:
     def n(self) -> int:
         """Number of classes (from the analysed model)."""
         return int(self.analysis.summary.get("num_classes", self.role.num_classes or 0))
-
-
-CATEGORICAL_CORPORA = ("ag_news", "dbpedia")
-BINARY_CORPORA = ("yelp_polarity", "sst2", "imdb")
-ORDERED_FAMILIES = ("ordered", "scalar", "sst5")
 
 
 # ------------------------------------------------------------------------------------------------------ claims
