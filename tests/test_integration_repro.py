@@ -158,3 +158,20 @@ def test_claim_rules_on_fixed_numbers() -> None:
     bad = line_attractor_parts({**m, "readout_alignment": 0.69, "right_eigvec_alignment": 0.29, "tau_slowest": 59.0,
                                 "valence_auc": 0.79, "readout_dimension": 2})
     assert not any(bad.values())
+
+
+def test_dbpedia_k_class_subsets_and_roles(data_root: Path) -> None:
+    from innerworks.data.natural import load_corpus
+    from innerworks.repro.integration import run_role
+    from innerworks.train.config import load_recipe
+
+    for k in (3, 6):
+        c = load_corpus(f"dbpedia{k}", data_root)
+        labels = {y for split in ("train", "val", "test") for y in c.labels[split]}
+        assert labels == set(range(k)) and len(c.class_names) == k and c.class_names[0] == "Company"
+        assert c.source["dropped"]["other_classes"] > 0
+    head = load_corpus("ag_news_train_head", data_root)
+    assert head.class_names == ["World", "Sports", "Business", "Sci/Tech"] and len(head.texts["test"]) > 7000
+    # a run on a k-class subset belongs to the dbpedia family with k classes
+    role = run_role(load_recipe("natural/dbpedia_gru"))
+    assert (role.family, role.num_classes) == ("dbpedia", 4)

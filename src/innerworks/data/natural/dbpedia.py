@@ -14,9 +14,7 @@ the train split (val carved from it, seeded and stratified), the official test s
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +28,7 @@ from innerworks.data.natural.corpus import (
     finish_corpus,
     split_pool,
 )
-from innerworks.data.natural.files import EmptyPolicy, corpus_folder, csv_with_header, int_label, keep_text
+from innerworks.data.natural.files import EmptyPolicy, corpus_folder, csv_rows, csv_with_header, int_label, keep_text
 from innerworks.errors import ConfigError, DataError
 
 DBPEDIA_CLASSES = ["Company", "EducationalInstitution", "Artist", "Athlete", "OfficeHolder", "MeanOfTransportation",
@@ -47,16 +45,23 @@ def gzip_csv_rows(path: Path) -> list[tuple[int, list[str]]]:
             text = f.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: cannot read as gzip UTF-8 text ({exc})") from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    rows, start = [], 1
-    try:
-        for row in reader:
-            if row and any(x.strip() for x in row):
-                rows.append((start, row))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise DataError(f"{path}:{start}: malformed CSV row ({exc})") from None
-    return rows
+    return csv_rows(path, ",", text)
+
+
+def _ag_rows(rows: list[tuple[int, list[str]]], path: Path, empty_text: EmptyPolicy,
+             ) -> tuple[list[str], list[int], int]:
+    """AG News rows ``class,title,description`` (labels 1-4) -> cleaned descriptions, 0-based labels, empties."""
+    texts, labels, dropped = [], [], 0
+    for line, row in rows:
+        if len(row) != 3:
+            raise DataError(f"{path}:{line}: expected 3 fields (class,title,description), got {len(row)}")
+        doc = clean_ag_news(row[2])
+        if keep_text(doc, path, line, empty_text):
+            texts.append(doc)
+            labels.append(int_label(row[0], path, line, (1, 2, 3, 4)) - 1)
+        else:
+            dropped += 1
+    return texts, labels, dropped
 
 
 def load_dbpedia(root: str | os.PathLike | None = None, num_classes: int = 14, *,
@@ -108,25 +113,10 @@ def load_ag_news_train_head(root: str | os.PathLike | None = None, *, fractions:
     """
     fractions = check_fractions(fractions)
     head = corpus_folder(root, "ag_news_train_head") / "train_head10429.csv.gz"
-    tr_t, tr_y, dropped = [], [], 0
-    for line, row in gzip_csv_rows(head):
-        if len(row) != 3:
-            raise DataError(f"{head}:{line}: expected 3 fields (class,title,description), got {len(row)}")
-        doc = clean_ag_news(row[2])
-        if keep_text(doc, head, line, empty_text):
-            tr_t.append(doc)
-            tr_y.append(int_label(row[0], head, line, (1, 2, 3, 4)) - 1)
-        else:
-            dropped += 1
+    tr_t, tr_y, d1 = _ag_rows(gzip_csv_rows(head), head, empty_text)
     test = corpus_folder(root, "ag_news") / "test.csv"
-    te_t, te_y = [], []
-    for line, row in csv_with_header(test, ["Class Index", "Title", "Description"]):
-        doc = clean_ag_news(row[2])
-        if keep_text(doc, test, line, empty_text):
-            te_t.append(doc)
-            te_y.append(int_label(row[0], test, line, (1, 2, 3, 4)) - 1)
-        else:
-            dropped += 1
+    te_t, te_y, d2 = _ag_rows(csv_with_header(test, ["Class Index", "Title", "Description"]), test, empty_text)
+    dropped = d1 + d2
     (tt, ty), (vt, vy), share = carve_val((tr_t, tr_y), fractions, seed)
     source = {"paths": [str(head), str(test)], "empty_dropped": dropped, "val_share_of_train": share, "seed": seed,
               "split_rule": "train head (val carved out, seeded, stratified); the official test split"}

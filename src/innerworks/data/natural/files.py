@@ -51,9 +51,10 @@ def text_lines(path: Path) -> list[tuple[int, str]]:
     return list(enumerate(lines, start=1))
 
 
-def csv_rows(path: Path, delimiter: str) -> list[tuple[int, list[str]]]:
-    """``(first_line_of_record, fields)`` for each non-blank CSV record (RFC 4180 quoting, strict)."""
-    text = read_text(path)
+def csv_rows(path: Path, delimiter: str, text: str | None = None) -> list[tuple[int, list[str]]]:
+    """``(first_line_of_record, fields)`` for each non-blank CSV record (RFC 4180 quoting, strict); ``text``: the
+    file's contents when the caller has read them already (e.g. decompressed), else read from ``path``."""
+    text = read_text(path) if text is None else text
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     rows: list[tuple[int, list[str]]] = []
     start = 1
