@@ -166,11 +166,11 @@ def test_dbpedia_k_class_subsets_and_roles(data_root: Path) -> None:
     from innerworks.train.config import load_recipe
 
     for k in (3, 6):
-        c = load_corpus(f"dbpedia{k}", data_root)
+        c = load_corpus(f"dbpedia{k}")
         labels = {y for split in ("train", "val", "test") for y in c.labels[split]}
         assert labels == set(range(k)) and len(c.class_names) == k and c.class_names[0] == "Company"
         assert c.source["dropped"]["other_classes"] > 0
-    head = load_corpus("ag_news_train_head", data_root)
+    head = load_corpus("ag_news_train_head")
     assert head.class_names == ["World", "Sports", "Business", "Sci/Tech"] and len(head.texts["test"]) > 7000
     # a run on a k-class subset belongs to the dbpedia family with k classes
     role = run_role(load_recipe("natural/dbpedia_gru"))

@@ -106,7 +106,8 @@ def load_dbpedia(root: str | os.PathLike | None = None, num_classes: int = 14, *
 def load_ag_news_train_head(root: str | os.PathLike | None = None, *, fractions: Sequence[float] = DEFAULT_FRACTIONS,
                             seed: int = 0, dedupe: bool = True, empty_text: EmptyPolicy = "error") -> RawCorpus:
     """AG News (description only): train = the 10,429-row train head (val carved out at ``fractions[0]:[1]``),
-    test = the official 7,600-row test split.
+    test = the official 7,600-row test split. ``root``: one folder holding both ``train_head10429.csv.gz`` and
+    ``test.csv`` (default: the two shared folders).
 
     >>> load_ag_news_train_head().counts()  # doctest: +SKIP
     {'train': 9125, 'val': 1304, 'test': 7600}
