@@ -287,6 +287,8 @@ def _linearization_summary(lin: dict[str, Any] | None, readout: torch.Tensor, me
     top = ev[:, 0].abs()
     tau = time_constants(ev[:, :1])[:, 0]
     slow = M.slow_mode_counts(ev, mean_len)
+    # diagnostic beside the rule: growing modes as slow as that too (|log|λ|| <= 1/L), i.e. |τ| >= L
+    near = (ev.abs().log().abs() <= 1.0 / mean_len).sum(-1)
     return {
         "n_points": int(ev.shape[0]),
         "top_abs_eigenvalue": _stats(top),
@@ -294,7 +296,8 @@ def _linearization_summary(lin: dict[str, Any] | None, readout: torch.Tensor, me
         "top_time_constant_median": float(tau.median()),
         "top_abs_log_eigenvalue_median": float(top.log().abs().median()),
         "slow_modes": {"length": mean_len, "rule": "modes with tau = -1/log|lambda| >= the mean document length",
-                       "median": float(slow.double().median()), "counts": _histogram(slow)},
+                       "median": float(slow.double().median()), "counts": _histogram(slow),
+                       "median_abs_tau": float(near.double().median()), "counts_abs_tau": _histogram(near)},
         "readout_direction": "w_last - w_first",
         "alignment_top_mode": _stats(lin["alignment"][:, 0]),
         "alignment_per_mode_median": [float(v) for v in lin["alignment"].median(0).values],
