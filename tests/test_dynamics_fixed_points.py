@@ -275,8 +275,12 @@ def test_modes_from_visited_states_of_the_hand_built_flipflop() -> None:
                              generator=0)
     with torch.no_grad():
         visited, _ = rnn(data.inputs)
+    # every visited state sits near a memory: without root seeding Newton finds only the memories ...
+    assert find_fixed_points(rnn, visited, n_starts=512, seed_rounds=0).unstable_histogram() == {0: 8}
+    # ... and the default call reaches the saddles from midpoints between the roots it found (issue 14)
     newton = find_fixed_points(rnn, visited, n_starts=512)
-    assert newton.unstable_histogram() == {0: 8}  # every visited state sits near a memory
+    assert newton.unstable_histogram() == {0: 8, 1: 12, 2: 6, 3: 1}
+    assert float(newton.residuals.max()) < 1e-8 and sum(newton.meta["outcomes"].values()) == 512
     full = find_fixed_points(rnn, visited, n_starts=512, mode="both", noise_scale=1.0)
     assert full.unstable_histogram() == {0: 8, 1: 12, 2: 6, 3: 1}
     assert float(full.residuals.max()) < 1e-8

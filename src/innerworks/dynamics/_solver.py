@@ -38,6 +38,8 @@ from dataclasses import dataclass
 
 import torch
 
+from innerworks.dynamics._dedupe import nearest
+
 MapFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 ACTIVE, CONVERGED, STALLED, MAXITER, NONFINITE = 0, 1, 2, 3, 4
@@ -57,6 +59,7 @@ class RootResult:
     iterations: torch.Tensor
     jacobians: int = 0
     factorizations: int = 0
+    seed_inputs: torch.Tensor | None = None  # inputs of the rows appended by root seeding (after the start rows)
 
     def count(self, code: int) -> int:
         return int((self.status == code).sum())
@@ -281,13 +284,12 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
             past[idx, slot] = f_now
             if near_known:
                 key = torch.cat([h[idx], x[idx]], dim=1)
-                stalled |= torch.cdist(key, known).min(dim=1).values <= known_tol
+                stalled |= nearest(key, known)[0] <= known_tol
             st = status[idx]
             st = torch.where(live & (f_now < tol), torch.full_like(st, CONVERGED), st)
             st = torch.where((st == ACTIVE) & stalled, torch.full_like(st, STALLED), st)
             if merge_tol > 0 and leaders.numel():
-                dist, near = torch.cdist(torch.cat([h[idx], x[idx]], 1),
-                                         torch.cat([h[leaders], x[leaders]], 1)).min(dim=1)
+                dist, near = nearest(torch.cat([h[idx], x[idx]], 1), torch.cat([h[leaders], x[leaders]], 1))
                 hit = (st == ACTIVE) & (dist <= merge_tol)
                 follow[idx[hit]] = leaders[near[hit]]
                 st = torch.where(hit, status[leaders[near]], st)
@@ -349,7 +351,7 @@ def _newton_with_rescue(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
         res.points[w], res.residuals[w], res.status[w] = again.points[won], again.residuals[won], CONVERGED
         if use_known:  # stopped near a certified root: the start is credited to that root (as a full run would be)
             key = torch.cat([again.points, x[fail]], dim=1)
-            dist, near = torch.cdist(key, known).min(dim=1)
+            dist, near = nearest(key, known)
             hit = (again.status == STALLED) & (dist <= unique_tol)
             w, src = fail[hit], conv[near[hit]]
             res.points[w], res.residuals[w], res.status[w] = res.points[src], res.residuals[src], CONVERGED
@@ -362,7 +364,7 @@ def _newton_with_rescue(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
 def solve_roots(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h0: torch.Tensor, *, tol: float, max_iter: int,
                 damping: float, search_steps: int, search_lr: float, batch_size: int, mode: str = "newton",
                 on_chunk: Callable[[int], None] | None = None, unique_tol: float = 0.0,
-                slow_tol: float = 0.0) -> RootResult:
+                slow_tol: float = 0.0, seed_rounds: int = 3) -> RootResult:
     """Run the search over all starts, ``batch_size`` starts at a time (bounds the ``[B, S, S]`` memory).
 
     ``mode``: ``"newton"``: Newton/LM from every start, then an Adam search from the original start, followed by
@@ -370,6 +372,8 @@ def solve_roots(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h0: torch.Tensor,
     only if it is now certified). ``"explore"``: ``search_steps`` Adam steps from every start, then Newton/LM (with the
     same rescue). ``"both"``: both, from the same starts; the result holds ``2N`` rows (newton rows first).
     ``unique_tol > 0`` stops a rescued start once it is within that distance of a root its chunk already certified.
+    ``seed_rounds > 0``: then Newton from midpoints between the certified roots (:mod:`._seeds`), which reaches the
+    saddles between attractors; each new root is appended as one certified row, its input in ``seed_inputs``.
     """
     if mode not in ("newton", "explore", "both"):
         raise ValueError(f"unknown mode {mode!r}")
@@ -387,7 +391,16 @@ def solve_roots(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h0: torch.Tensor,
             on_chunk(hc.shape[0])
     if mode == "both":  # newton rows of every chunk first, then the explore rows, so rows i and N + i share a start
         parts = parts[0::2] + parts[1::2]
-    return _concat(parts)
+    res = _concat(parts)
+    if seed_rounds > 0 and unique_tol > 0:
+        from innerworks.dynamics._seeds import seed_from_roots
+
+        x_rows = torch.cat([x, x]) if mode == "both" else x
+        extra, x_extra = seed_from_roots(map_fn, jac_fn, x_rows, res, tol=tol, max_iter=max_iter, damping=damping,
+                                         unique_tol=unique_tol, rounds=seed_rounds)
+        res = _concat([res, extra])
+        res.seed_inputs = x_extra
+    return res
 
 
 def greedy_unique(points: torch.Tensor, order_key: torch.Tensor, tol: float) -> tuple[torch.Tensor, torch.Tensor]:

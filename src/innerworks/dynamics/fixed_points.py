@@ -85,6 +85,8 @@ class FinderOptions(BaseModel):
     search_steps: int = Field(200, ge=0, description="Adam steps on each point's own q (explore mode, and the rescue "
                               "of starts where Newton/LM stalls)")
     search_lr: float = Field(1e-2, gt=0)
+    seed_rounds: int = Field(3, ge=0, description="rounds of Newton from midpoints between the roots found (reaches "
+                             "the saddles between attractors); 0 turns root seeding off")
     max_iter: int = Field(100, ge=1, description="Levenberg–Marquardt iterations per start (most need < 20)")
     damping: float = Field(1e-3, gt=0, description="initial LM damping λ (relative to mean diag(JᵀJ))")
     batch_size: int = Field(1024, ge=1, description="starts polished at once (bounds the [B, S, S] memory)")
@@ -370,11 +372,12 @@ def _run_solver(map_fn: S.MapFn, jac_fn: S.MapFn, x: torch.Tensor, h: torch.Tens
         res = S.solve_roots(map_fn, jac_fn, x, h, tol=opts.tol, max_iter=opts.max_iter, damping=opts.damping,
                             search_steps=opts.search_steps, search_lr=opts.search_lr, batch_size=opts.batch_size,
                             mode=opts.mode, on_chunk=None if pb is None else (lambda n: pb[0].advance(pb[1], n)),
-                            unique_tol=opts.unique_tol, slow_tol=opts.slow_tol)
+                            unique_tol=opts.unique_tol, slow_tol=opts.slow_tol, seed_rounds=opts.seed_rounds)
     finally:
         if pb is not None:
             pb[0].stop()
-    return res, (torch.cat([x, x]) if opts.mode == "both" else x)
+    x_rows = torch.cat([x, x]) if opts.mode == "both" else x
+    return res, (x_rows if res.seed_inputs is None else torch.cat([x_rows, res.seed_inputs]))  # root-seeded rows
 
 
 GROWTH_RATIO = 1.5  # distinct points from all starts vs from half of them: isolated points saturate, a continuum grows
@@ -413,8 +416,11 @@ def stability_counts(fps: FixedPoints) -> dict[str, Any]:
 
 
 def outcome_counts(res: S.RootResult) -> dict[str, int]:
-    """Starts per outcome, e.g. ``{"converged": 1000, "stalled": 24}`` (zeros omitted)."""
-    return {name: res.count(code) for code, name in S.STATUS_NAMES.items() if res.count(code)}
+    """Starts per outcome, e.g. ``{"converged": 1000, "stalled": 24}`` (zeros omitted; root-seeded rows are not
+    starts and are not counted)."""
+    n = res.status.shape[0] - (0 if res.seed_inputs is None else res.seed_inputs.shape[0])
+    counts = {name: int((res.status[:n] == code).sum()) for code, name in S.STATUS_NAMES.items()}
+    return {name: c for name, c in counts.items() if c}
 
 
 def find_fixed_points(step: Any, initial_states: Any, inputs: Any = None, *,
