@@ -73,8 +73,9 @@ def _recipe(name: str, path: str, **over: Any) -> Any:
     return parse_recipe(raw, source=path)
 
 
-def build_nets(work: Path, synthetic_steps: int, ag_steps: int) -> dict[str, Any]:
-    """Train (or reload) the four networks; return ``{name: (model, states [N, S], noise)}``."""
+def build_nets(work: Path, synthetic_steps: int, ag_steps: int, wanted: list[str] | None = None) -> dict[str, Any]:
+    """Train (or reload) the networks (the four, or those ``wanted``); return ``{name: (model, states [N, S],
+    noise)}``."""
     recipes = {
         "flipflop_tanh16": load_recipe("flipflop/tanh16"),
         "flipflop_gru16": load_recipe("flipflop/gru16"),
@@ -88,6 +89,8 @@ def build_nets(work: Path, synthetic_steps: int, ag_steps: int) -> dict[str, Any
     }
     nets = {}
     for name, recipe in recipes.items():
+        if wanted is not None and name not in wanted:
+            continue
         t0 = time.perf_counter()
         res = train(recipe, work / name, resume=True, progress=False)
         model = res.model.cpu().eval()
@@ -218,8 +221,8 @@ def main() -> None:
                "device": "cpu", "load_average": os.getloadavg()}
     print("machine: " + " | ".join(f"{k} {v}" for k, v in machine.items()))
     print("training / loading networks ...")
-    nets = build_nets(args.work, args.synthetic_steps, args.ag_steps)
     wanted = [n.strip() for n in args.nets.split(",") if n.strip()]
+    nets = build_nets(args.work, args.synthetic_steps, args.ag_steps, wanted)
     results: dict[str, Any] = {"machine": machine, "settings": vars(args) | {"work": str(args.work),
                                                                              "json": str(args.json)}, "nets": {}}
     header = (f"{'network':<18} {'method':<18} {'wall s':>8} {'cpu s':>8} {'iters':>6} {'unique':>6} "

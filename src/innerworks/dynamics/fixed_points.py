@@ -498,7 +498,11 @@ def _assemble(step: Step, res: S.RootResult, x: torch.Tensor, x_star: torch.Tens
 
     fps = build(fp_idx, mult, True)
     fps.slow = build(slow_idx, smult, False)
-    _growth_check(meta, key, ci, res.residuals, opts.unique_tol, len(fps))
+    n_rows = key.shape[0] - (0 if res.seed_inputs is None else res.seed_inputs.shape[0])  # start rows only
+    start_ci = ci[ci < n_rows]
+    n_all = len(fps) if n_rows == key.shape[0] else len(S.greedy_unique(key[start_ci], res.residuals[start_ci],
+                                                                         opts.unique_tol)[0])
+    _growth_check(meta, key[:n_rows], start_ci, res.residuals, opts.unique_tol, n_all)
     if len(fps) == 0:
         finite = res.residuals[torch.isfinite(res.residuals)]
         best = f"{float(finite.min()):.2e}" if finite.numel() else "none finite"
