@@ -201,6 +201,23 @@ def ours(model: Any, starts: torch.Tensor, mode: str) -> dict[str, Any]:
             "factorizations": fps.meta.get("factorizations")}
 
 
+def scaling(net: Any, counts: list[int], seed: int) -> list[dict[str, Any]]:
+    """Goal 2: the default call's CPU time per start as the starts grow (flat within 2x), peak memory aside."""
+    model, states, noise, _ = net
+    rows = []
+    print(f"\n{'starts':>7} {'wall s':>8} {'cpu s':>8} {'cpu ms/start':>12} {'points':>6}  vs first")
+    for n in counts:
+        starts = make_starts(states, n, noise, seed) if n <= states.shape[0] else torch.cat(
+            [make_starts(states, states.shape[0], noise, seed + i) for i in range(-(-n // states.shape[0]))])[:n]
+        r = ours(model, starts, "newton")
+        per = 1e3 * r["cpu_s"] / n
+        rows.append({"starts": n, "wall_s": r["wall_s"], "cpu_s": r["cpu_s"], "cpu_ms_per_start": per,
+                     "points": r["n_unique_own_rule"]})
+        print(f"{n:7d} {r['wall_s']:8.2f} {r['cpu_s']:8.2f} {per:12.4f} {r['n_unique_own_rule']:6d}  "
+              f"{per / rows[0]['cpu_ms_per_start']:.2f}x")
+    return rows
+
+
 # ------------------------------------------------------------------------------------------------------------ main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -214,6 +231,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--scaling", default="1024,4096,16384",
+                        help="start counts for the cost-per-start table on the first net ('' skips it)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     machine = {"platform": platform.platform(), "cpu": cpu_name(), "cores": os.cpu_count(),
@@ -264,6 +283,11 @@ def main() -> None:
             "start_noise": noise, "verdict": verdict,
             "methods": {k: {kk: vv for kk, vv in v.items() if kk not in ("points", "speeds", "eigenvalues")}
                         for k, v in rows.items()}}
+    counts = [int(c) for c in args.scaling.split(",") if c.strip()]
+    if counts and wanted:
+        results["scaling"] = scaling(nets[wanted[0]], counts, args.seed)
+    results["load_average_after"] = os.getloadavg()
+    print(f"\nload average before {machine['load_average'][0]:.2f}, after {results['load_average_after'][0]:.2f}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
