@@ -42,16 +42,6 @@ def _vanilla(p: dict[str, torch.Tensor], gi: torch.Tensor, h: torch.Tensor) -> t
     return torch.tanh(gi + torch.baddbmm(p["cell.rnn.bias_hh_l0"].unsqueeze(1), h, _t(p["cell.rnn.weight_hh_l0"])))
 
 
-def _gru(p: dict[str, torch.Tensor], gi: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    gh = torch.baddbmm(p["cell.rnn.bias_hh_l0"].unsqueeze(1), h, _t(p["cell.rnn.weight_hh_l0"]))
-    i_r, i_z, i_n = gi.chunk(3, dim=-1)
-    h_r, h_z, h_n = gh.chunk(3, dim=-1)
-    r = torch.sigmoid(i_r + h_r)
-    z = torch.sigmoid(i_z + h_z)
-    n = torch.tanh(i_n + r * h_n)
-    return (1.0 - z) * n + z * h
-
-
 def _lstm(p: dict[str, torch.Tensor], gi: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     hs = h.shape[-1] // 2
     hh, cc = h[..., :hs], h[..., hs:]
@@ -134,9 +124,6 @@ class _GRUSequence(torch.autograd.Function):
         return d_gi, dh, d_w, d_gh.sum((1, 2))
 
 
-FUSED_GRU = True
-"""Step GRU members through :class:`_GRUSequence` (False: autograd through the per-step loop, for comparison)."""
-
 GROUPED_CELLS = ("vanilla", "gru", "lstm", "ugrnn", "gru_renn")
 """Cell kinds a :class:`GroupedClassifier` can step (every built-in cell)."""
 
@@ -151,8 +138,8 @@ def _step_for(model: RNNClassifier) -> Step:
     kind = model.cell.kind
     if kind == "vanilla":
         return _vanilla
-    if kind == "gru":
-        return _gru
+    if kind == "gru":  # unused: states() runs GRU members through _GRUSequence
+        return _vanilla
     if kind == "lstm":
         return _lstm
     if kind == "ugrnn":
@@ -227,7 +214,7 @@ class GroupedClassifier(nn.Module):
         """All states ``[K, B, T, S]`` for token ids ``[K, B, T]`` (padding id 0 is a zero input)."""
         p = self.pdict()
         h0 = p["cell.h0"].unsqueeze(1).expand(-1, tokens.shape[1], -1)
-        if self.template.cell.kind == "gru" and FUSED_GRU:  # one autograd node for the whole recurrence
+        if self.template.cell.kind == "gru":  # one autograd node for the whole recurrence
             gi = self._input_projection(p, tokens.transpose(1, 2).contiguous())  # [K, T, B, G]
             hs = _GRUSequence.apply(gi, h0, p["cell.rnn.weight_hh_l0"], p["cell.rnn.bias_hh_l0"])
             return hs.transpose(1, 2)
