@@ -231,7 +231,8 @@ def _open(recipe: Recipe, run_dir: Path, dev: torch.device) -> tuple[Any, torch.
 
 
 def train_ensemble(recipes: Mapping[str, Recipe], out_root: str | Path, device: str = "cpu",
-                   progress: bool = True) -> dict[str, dict[str, Any]]:
+                   progress: bool = True, run_dirs: Mapping[str, str | Path] | None = None,
+                   ) -> dict[str, dict[str, Any]]:
     """Train ``recipes`` (runs :func:`can_share_ensemble` groups together) into ``out_root/<name>/``.
 
     Finished runs are reused and interrupted ones continue from their checkpoints, as ``train_many`` does. Members
@@ -243,6 +244,7 @@ def train_ensemble(recipes: Mapping[str, Recipe], out_root: str | Path, device: 
         out_root: folder of the run directories.
         device: ``cpu``, ``cuda`` or ``cuda:N``.
         progress: a rich progress bar per group.
+        run_dirs: name -> run directory, for runs that do not live at ``out_root/<name>`` (a sweep's layout).
 
     Returns:
         name -> ``{"status", "dir", "wall_time_s", "test" | "error"}`` (the shape of ``train_many``'s records).
@@ -255,10 +257,11 @@ def train_ensemble(recipes: Mapping[str, Recipe], out_root: str | Path, device: 
     for name, recipe in recipes.items():
         if _share_key(recipe) is None:
             raise ValueError(f"{name}: not an ensemble-able run (classification with a built-in cell)")
+        run_dir = Path(run_dirs[name]) if run_dirs and name in run_dirs else root / name
         try:
-            s, rng, done = _open(recipe, root / name, dev)
+            s, rng, done = _open(recipe, run_dir, dev)
         except Exception as exc:  # noqa: BLE001 - reported per run, as train_many does
-            records[name] = {"status": "failed", "dir": str(root / name), "wall_time_s": 0.0,
+            records[name] = {"status": "failed", "dir": str(run_dir), "wall_time_s": 0.0,
                              "error": f"{type(exc).__name__}: {exc}"}
             continue
         if done is not None:
