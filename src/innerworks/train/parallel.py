@@ -60,7 +60,11 @@ def _train_group(recipes: dict[str, Recipe], root: Path, device: str,
     if threads:
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    records = train_ensemble(recipes, root, device=device, progress=False)
+    try:
+        records = train_ensemble(recipes, root, device=device, progress=False)
+    except Exception as exc:  # noqa: BLE001 - never raise in a worker: every member gets a failed record
+        records = {n: {"status": "failed", "dir": str(root / n), "wall_time_s": round(time.perf_counter() - t0, 2),
+                       "error": f"{type(exc).__name__}: {exc}"} for n in recipes}
     bad = [f"{n}: {r['error']}" for n, r in records.items() if r["status"] != "ok"]
     summary = {"status": "failed" if bad else "ok", "wall_time_s": round(time.perf_counter() - t0, 2)}
     if bad:
