@@ -10,6 +10,9 @@ from pathlib import Path
 
 import typer
 
+MAX_BATCH = 65_536  # --batch-size: rows per cached forward pass (a bound that catches typos)
+MAX_K = 1_000  # --k: top-k aligned positions (longer than any sequence the labs use)
+
 
 def register(app: typer.Typer, analyze: typer.Typer) -> None:
     """Add ``analyze attention``."""
@@ -26,7 +29,15 @@ def register(app: typer.Typer, analyze: typer.Typer) -> None:
     ) -> None:
         """Decompose a run's hidden states and attention scores (temporal / input / residual; nine terms)."""
         from innerworks.attention.analyze import analyze_run
+        from innerworks.utils.io import check_output_dir
+        from innerworks.utils.options import check_choice, check_int
 
+        check_output_dir(out, "--out")
+        check_choice(split, "--split", ("train", "val", "test"))
+        if n_eval is not None:
+            check_int(n_eval, "--n-eval", lo=1)
+        check_int(batch_size, "--batch-size", lo=1, hi=MAX_BATCH)
+        check_int(k, "--k", lo=1, hi=MAX_K)
         r = analyze_run(run_dir, out, split=split, n_eval=n_eval, batch_size=batch_size, k=k, progress=not quiet)
         s = r.summary
         typer.echo(f"{r.name} ({r.task}, {r.arch}): {s['n_sequences']} {split} rows analysed")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import typer
 
+MAX_COUNT = 1_000_000  # --n-docs, --n-starts: catches typos (the papers' searches use about 10,000 starts)
+
 
 def register(app: typer.Typer, analyze: typer.Typer) -> None:
     """Add ``analyze dynamics``."""
@@ -28,8 +30,15 @@ def register(app: typer.Typer, analyze: typer.Typer) -> None:
     ) -> None:
         """Fixed points, manifold dimension, eigenvalues, readout geometry (and word counts) of a trained run."""
         from innerworks.dynamics.analyze import AnalysisSettings, analyze_run
+        from innerworks.utils.io import check_output_dir
+        from innerworks.utils.options import check_int, check_seed, settings_from_options
 
-        settings = AnalysisSettings(n_docs=n_docs, n_starts=n_starts, seed=seed, figures=not no_figures)
+        check_output_dir(out, "--out")
+        check_int(n_docs, "--n-docs", lo=1, hi=MAX_COUNT)
+        check_int(n_starts, "--n-starts", lo=1, hi=MAX_COUNT)
+        check_seed(seed)
+        settings = settings_from_options(AnalysisSettings, {"n_docs": n_docs, "n_starts": n_starts, "seed": seed,
+                                                            "figures": not no_figures}, {"figures": "--no-figures"})
         r = analyze_run(run_dir, out, settings=settings, progress=not quiet)
         s = r.summary
         fp = s["fixed_points"]

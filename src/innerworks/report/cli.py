@@ -17,8 +17,11 @@ def register(app: typer.Typer, analyze: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", help="do not print the claims table"),
     ) -> None:
         """Render the self-contained HTML report from saved results, without recomputing anything."""
-        from innerworks.report.html import load_report, print_claims_table, write_report
+        from innerworks.report.html import REPORT_NAME, load_report, print_claims_table, write_report
+        from innerworks.utils.io import check_output_file
 
+        if output is not None or directory.is_dir():  # a missing DIR is load_report's error
+            check_output_file(output if output is not None else directory / REPORT_NAME, "--output")
         report = load_report(directory)
         path = write_report(report, output)
         if not quiet:

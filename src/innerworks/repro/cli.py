@@ -34,7 +34,9 @@ def _lab_command(entry: LabEntry) -> object:
         from innerworks.repro.base import ReproOptions, reproduce
         from innerworks.repro.base import train_only as train_runs
         from innerworks.repro.claims import outcome_lines
+        from innerworks.utils.options import check_seed
 
+        check_seed(seed)
         options = ReproOptions(out=out, quick=quick, device=device, seed=seed, config=config, jobs=jobs,
                                train_only=train_only, progress=not quiet)
         lab = entry.load()
@@ -73,11 +75,12 @@ def register(repro: typer.Typer) -> None:
         jobs: int | None = typer.Option(None, "--jobs", help="stages run at once (default: one per CPU core on cpu)"),
     ) -> None:
         """Run every reproduction, print the claims table and write one self-contained report.html."""
-        from innerworks.errors import InnerworksError
         from innerworks.repro.all import run_all
+        from innerworks.utils.options import check_int, check_seed
 
-        if jobs is not None and jobs < 1:
-            raise InnerworksError(f"--jobs {jobs}: expected a whole number >= 1")
+        if jobs is not None:
+            check_int(jobs, "--jobs", lo=1)
+        check_seed(seed)
         result = run_all(out, quick=quick, device=device, seed=seed, stages=stage or None, jobs=jobs)
         typer.echo(f"report: {result.report}")
         raise typer.Exit(0 if result.all_passed else 1)

@@ -58,8 +58,12 @@ def save_model(path: str | Path, model: nn.Module, meta: dict[str, Any] | None =
 
 
 def load_model(path: str | Path, model: nn.Module) -> nn.Module:
-    """Load weights saved by :func:`save_model` into ``model`` (strict); returns ``model``."""
+    """Load weights saved by :func:`save_model` into ``model`` (strict); returns ``model``. Weights with NaN or Inf
+    are refused, naming the file and the parameter."""
     tensors, _ = load_state(path)
+    bad = next((k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())), None)
+    if bad is not None:
+        raise InnerworksError(f"{path}: non-finite weights in {bad}")
     missing, unexpected = model.load_state_dict(tensors, strict=False)
     if missing or unexpected:
         raise InnerworksError(

@@ -31,8 +31,14 @@ def register(app: typer.Typer, analyze: typer.Typer) -> None:
         """Train a model from a YAML recipe into a run directory."""
         from innerworks.train.config import load_recipe
         from innerworks.train.loop import train
+        from innerworks.utils.device import resolve_device
+        from innerworks.utils.io import check_output_dir
+        from innerworks.utils.options import check_seed
 
-        r = load_recipe(recipe, overrides={"seed": seed})
+        check_output_dir(out, "--out")
+        if device is not None:
+            resolve_device(device, "--device")
+        r = load_recipe(recipe, overrides={"seed": check_seed(seed)})
         result = train(r, out, resume=resume, device=device, progress=not quiet)
         metric = result.metrics.get("primary_metric", "accuracy")
         typer.echo(f"{r.name}: test {metric} {result.metrics['test'][metric]:.4f}; run directory: {out}")

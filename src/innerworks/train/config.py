@@ -67,7 +67,7 @@ class Recipe(BaseModel):
 
     name: str
     task: str = "classification"
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="seeds every random source (NumPy's range)")
     data: dict[str, Any]
     model: dict[str, Any] = Field(default_factory=dict)
     train: TrainConfig = Field(default_factory=TrainConfig)

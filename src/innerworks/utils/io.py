@@ -103,6 +103,8 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InnerworksError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+    except UnicodeDecodeError:
+        raise InnerworksError(f"{path}: not a UTF-8 text file") from None
 
 
 def check_output_dir(path: str | os.PathLike, option: str = "--out") -> Path:
@@ -115,11 +117,38 @@ def check_output_dir(path: str | os.PathLike, option: str = "--out") -> Path:
     innerworks.errors.InnerworksError: --out .../file.txt: exists and is not a folder
     """
     p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise InnerworksError(f"{option} {p}: exists and is not a folder")
-    parent = next((a for a in (p, *p.parents) if a.exists()), Path("."))
+    try:
+        if p.exists() and not p.is_dir():
+            raise InnerworksError(f"{option} {p}: exists and is not a folder")
+        parent = next((a for a in (p, *p.parents) if a.exists()), Path("."))
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise InnerworksError(f"{option} {p}: {exc.strerror or exc}") from None
     if not parent.is_dir():
         raise InnerworksError(f"{option} {p}: {parent} is not a folder")
     if not os.access(parent, os.W_OK):
         raise InnerworksError(f"{option} {p}: {parent} is not writable")
+    return p
+
+
+def check_output_file(path: str | os.PathLike, option: str = "--output") -> Path:
+    """Check, before any work starts, that ``path`` can be written as a file (it is not a folder, and its folder
+    exists or can be created and is writable).
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> check_output_file(d / "page.html").name
+    'page.html'
+    >>> check_output_file(d)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    innerworks.errors.InnerworksError: --output /tmp/...: is a folder, expected a file name
+    """
+    p = Path(path)
+    try:
+        if p.is_dir():
+            raise InnerworksError(f"{option} {p}: is a folder, expected a file name")
+        if p.exists() and not p.is_file():
+            raise InnerworksError(f"{option} {p}: exists and is not a regular file")
+    except OSError as exc:
+        raise InnerworksError(f"{option} {p}: {exc.strerror or exc}") from None
+    check_output_dir(p.parent, option)
     return p

@@ -13,6 +13,41 @@ import typer
 
 from innerworks.errors import InnerworksError
 
+MAX_WIDTH = 1_000_000  # --widths: a width's square must fit in memory
+MAX_DEPTH = 1_000  # --depth (hidden layers)
+MAX_SAMPLES = 10_000_000  # --samples (initialisations per width)
+MAX_D_IN = 100_000  # --d-in
+MAX_PROBES = 10_000  # --probes
+N_BOOT = (100, 1_000_000)  # --n-boot: fewer than 100 resamples give no usable 95% interval
+
+
+def _check_measure_options(spec: str, widths: str, *, samples: int, activation: str, depth: int,
+                           parameterization: str, bias: bool, d_in: int, probes: int, seed: int, device: str,
+                           n_boot: int, method: str) -> list[int]:
+    """Check every option of ``wide measure`` before any work (one line naming the option); return the widths."""
+    from innerworks.utils.device import resolve_device
+    from innerworks.utils.options import check_choice, check_int, check_seed
+    from innerworks.wide.estimators import METHODS
+    from innerworks.wide.networks import MLPConfig
+    from innerworks.wide.spec import resolve
+    from innerworks.wide.sweep import parse_widths
+
+    resolve(spec)
+    ws = parse_widths(widths)
+    if ws[-1] > MAX_WIDTH:
+        raise InnerworksError(f"--widths {widths}: widths must be at most {MAX_WIDTH}, got {ws[-1]}")
+    check_int(samples, "--samples", lo=2, hi=MAX_SAMPLES)
+    check_int(depth, "--depth", lo=1, hi=MAX_DEPTH)
+    check_int(d_in, "--d-in", lo=1, hi=MAX_D_IN)
+    check_int(probes, "--probes", lo=1, hi=MAX_PROBES)
+    check_int(n_boot, "--n-boot", lo=N_BOOT[0], hi=N_BOOT[1])
+    check_seed(seed)
+    check_choice(method, "--method", METHODS)
+    check_choice(parameterization, "--param", ("ntk", "standard"))
+    resolve_device(device, "--device")
+    MLPConfig(ws[0], depth, d_in, activation, parameterization, bias)  # checks the activation
+    return ws
+
 
 def register(app: typer.Typer, analyze: typer.Typer) -> None:
     """Add the ``wide`` sub-app to ``app``."""
@@ -27,9 +62,11 @@ def register(app: typer.Typer, analyze: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="print JSON"),
     ) -> None:
         """Print the cluster graph and the conjectured exponent s_C = n_e + n_o/2 - m/2."""
+        from innerworks.utils.options import check_int
         from innerworks.wide.cluster import predict
         from innerworks.wide.networks import MLPConfig
 
+        check_int(depth, "--depth", lo=1, hi=MAX_DEPTH)
         cfg = MLPConfig(width=1, depth=depth, activation=activation) if activation else None
         pred = predict(spec, cfg)
         if as_json:
@@ -52,7 +89,7 @@ def register(app: typer.Typer, analyze: typer.Typer) -> None:
         d_in: int = typer.Option(4, "--d-in", help="input dimension"),
         probes: int = typer.Option(1, "--probes", help="Rademacher probes per sample (traces, Frobenius products)"),
         seed: int = typer.Option(0, "--seed"),
-        device: str = typer.Option("cpu", "--device", help="cpu or cuda"),
+        device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N"),
         float64: bool = typer.Option(False, "--float64", help="compute in float64"),
         n_boot: int = typer.Option(2000, "--n-boot", help="bootstrap resamples for the slope CI"),
         method: str = typer.Option("auto", "--method", help="auto (structured where possible), autodiff or generic"),
@@ -62,12 +99,15 @@ def register(app: typer.Typer, analyze: typer.Typer) -> None:
         """Estimate SPEC at each width, fit the log-log slope and compare it with the prediction."""
         import torch
 
-        from innerworks.utils.io import write_json
+        from innerworks.utils.io import check_output_dir, write_json
         from innerworks.wide.sweep import run_sweep
 
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise InnerworksError(f"--device {device}: CUDA is not available on this machine")
-        res = run_sweep([spec], widths, activation=activation, depth=depth, num_samples=samples, seed=seed,
+        if out is not None:
+            check_output_dir(out, "--out")
+        ws = _check_measure_options(spec, widths, samples=samples, activation=activation, depth=depth,
+                                    parameterization=parameterization, bias=bias, d_in=d_in, probes=probes,
+                                    seed=seed, device=device, n_boot=n_boot, method=method)
+        res = run_sweep([spec], ws, activation=activation, depth=depth, num_samples=samples, seed=seed,
                         d_in=d_in, parameterization=parameterization, bias=bias, device=device,
                         dtype=torch.float64 if float64 else torch.float32, probes=probes, n_boot=n_boot,
                         progress=not quiet, method=method)[spec]

@@ -83,6 +83,9 @@ def _gelu(z: torch.Tensor) -> torch.Tensor:
     return 0.5 * z * (1.0 + torch.special.erf(z / _SQRT2))
 
 
+_FLOAT32_MAX = float(torch.finfo(torch.float32).max)  # poly: coefficients must fit a float32 tensor
+
+
 def parse_activation(spec: str | Activation) -> Activation:
     """Build an :class:`Activation` from a name: ``linear``, ``relu``, ``tanh``, ``erf``, ``gelu``, ``cubic``,
     ``quadratic`` or ``poly:c0,c1,c2,...`` (σ(z) = c0 + c1 z + c2 z² + ...).
@@ -116,8 +119,9 @@ def parse_activation(spec: str | Activation) -> Activation:
             raise InnerworksError(
                 f"activation {spec!r}: polynomial coefficients must be numbers, e.g. 'poly:0,1,0,-0.0833'"
             ) from None
-        if not coeffs or not all(math.isfinite(c) for c in coeffs):
-            raise InnerworksError(f"activation {spec!r}: give at least one finite coefficient, e.g. 'poly:0,1,0.25'")
+        if not coeffs or not all(math.isfinite(c) and abs(c) <= _FLOAT32_MAX for c in coeffs):
+            raise InnerworksError(f"activation {spec!r}: give at least one coefficient, each finite and within "
+                                  f"±{_FLOAT32_MAX:.3g} (float32), e.g. 'poly:0,1,0.25'")
         while len(coeffs) > 1 and coeffs[-1] == 0.0:
             coeffs = coeffs[:-1]
         return Activation(name, _poly(coeffs), piecewise_linear=len(coeffs) <= 2)
