@@ -357,7 +357,8 @@ def load_report(out_dir: str | Path) -> Report:
     """
     out = Path(out_dir)
     if not out.is_dir():
-        raise InnerworksError(f"{out}: folder not found")
+        raise InnerworksError(f"{out}: is a file, expected a reproduction output folder" if out.is_file()
+                              else f"{out}: folder not found")
     warnings: list[str] = []
     repro = _read_repro(out, warnings)
     if repro is not None:

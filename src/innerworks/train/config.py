@@ -110,7 +110,8 @@ def resolve_recipe_path(name_or_path: str | Path) -> Path:
     p = Path(name_or_path)
     if p.suffix in (".yaml", ".yml") or p.exists():
         if not p.is_file():
-            raise ConfigError(f"{p}: recipe file not found")
+            raise ConfigError(f"{p}: is a folder, expected a recipe YAML file" if p.is_dir()
+                              else f"{p}: recipe file not found")
         return p
     cand = recipes_dir() / f"{name_or_path}.yaml"
     if cand.is_file():
