@@ -3,8 +3,8 @@
 K copies of the built-in ``quick`` recipe (GRU-64, 800 steps) that differ only in seed train three ways, into fresh
 folders:
 
-- ``alone``: ``train_many(jobs=J, ensembles=False)``, one run per worker process, one torch thread each (the baseline);
-- ``ensembles``: ``train_many(jobs=J)``, which cuts the K runs into J ensembles, one per worker, one thread each;
+- ``alone``: ``train_many(jobs=J)``, one run per worker process, one torch thread each (the baseline);
+- ``ensembles``: ``train_many(jobs=J, ensembles=True)``, which cuts the K runs into J ensembles, one per worker, one thread each;
 - ``one ensemble`` (``--one``): ``train_ensemble`` of all K in this process with J torch threads (on a loaded
   2-core machine J threads oversubscribe the cores and this way is far slower, so it is off by default).
 
@@ -59,10 +59,10 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="bench_ensemble_"))
     rows = []
     t_alone, alone = _timed(train_many, recipes, root / "alone", device=args.device, jobs=args.jobs, threads=1,
-                            progress=False, ensembles=False)
+                            progress=False)
     rows.append(("alone (baseline)", t_alone, alone))
     t_ens, ens = _timed(train_many, recipes, root / "ensembles", device=args.device, jobs=args.jobs, threads=1,
-                        progress=False)
+                        progress=False, ensembles=True)
     rows.append((f"ensembles ({args.jobs} workers)", t_ens, ens))
     if args.one:
         torch.set_num_threads(args.jobs)

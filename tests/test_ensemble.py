@@ -92,11 +92,10 @@ def test_resume_continues_an_interrupted_ensemble(tmp_path, monkeypatch):
 def test_grouping_and_train_many_uses_ensembles(tmp_path):
     recipes = {"a": _recipe(0), "b": _recipe(1), "c": _recipe(2, cell="lstm"), "d": _recipe(3, n_train=80)}
     assert can_share_ensemble(recipes) == [["a", "b", "d"]]
-    records = train_many(recipes, tmp_path / "runs", jobs=1, progress=False)
+    records = train_many(recipes, tmp_path / "runs", jobs=1, progress=False, ensembles=True)
     assert [records[n]["status"] for n in recipes] == ["ok"] * 4
     assert read_json(tmp_path / "runs" / "a" / "run.json")["ensemble"]["size"] == 3
     assert "ensemble" not in read_json(tmp_path / "runs" / "c" / "run.json")
-    solo = train_many({"a": _recipe(0), "b": _recipe(1)}, tmp_path / "solo", jobs=1, progress=False,
-                      ensembles=False)
+    solo = train_many({"a": _recipe(0), "b": _recipe(1)}, tmp_path / "solo", jobs=1, progress=False)
     assert "ensemble" not in read_json(tmp_path / "solo" / "a" / "run.json")
     assert records["a"]["test"]["accuracy"] == pytest.approx(solo["a"]["test"]["accuracy"], abs=1 / 16 + 1e-9)
