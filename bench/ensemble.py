@@ -4,7 +4,8 @@ K copies of the built-in ``quick`` recipe (GRU-64, 800 steps) that differ only i
 folders:
 
 - ``alone``: ``train_many(jobs=J)``, one run per worker process, one torch thread each (the baseline);
-- ``ensembles``: ``train_many(jobs=J, ensembles=True)``, which cuts the K runs into J ensembles, one per worker, one thread each;
+- ``ensembles``: ``train_many(jobs=J, ensembles=True)``, which cuts the K runs into J ensembles, one per worker,
+  one thread each;
 - ``one ensemble`` (``--one``): ``train_ensemble`` of all K in this process with J torch threads (on a loaded
   2-core machine J threads oversubscribe the cores and this way is far slower, so it is off by default).
 
