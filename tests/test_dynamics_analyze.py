@@ -134,3 +134,26 @@ def test_points_out_of_reach_of_every_trajectory_leave_the_manifold() -> None:
     pts = torch.stack([states[0], states.mean(0), far, edge])
     assert _within_reach(pts, states, 10.0).tolist() == [True, True, False, True]
     assert _within_reach(pts, states, 2.0).tolist() == [True, True, False, False]
+
+
+def test_binary_run_carries_the_line_attractor_keys(tmp_path: Path) -> None:
+    """A 2-class run: analysis.json carries the line-attractor measurements under their stable names."""
+    raw = {"name": "tiny2", "seed": 0,
+           "data": {"source": "synthetic", "task": "categorical", "num_classes": 2, "length": 12, "min_length": 8,
+                    "n_train": 2000, "n_val": 100, "n_test": 200},
+           "model": {"cell": "gru", "hidden_size": 12, "embed_dim": None, "readout_bias": False},
+           "train": {"steps": 150, "batch_size": 64, "lr": 0.1, "eps": 0.1, "betas": [0.9, 0.99],
+                     "lr_decay": 0.9997, "clip": 10.0, "l2": 0.0005, "eval_every": 150, "checkpoint_every": 150}}
+    run = tmp_path / "tiny2"
+    train(parse_recipe(raw), run, progress=False)
+    r = analyze_run(run, tmp_path / "an", AnalysisSettings(n_docs=100, n_starts=64, manifold_starts=128,
+                                                           slow_max_iters=2000, n_linearize=30, figures=False))
+    a = json.loads(r.json_path.read_text())
+    la = a["line_attractor"]
+    assert {"readout_alignment", "right_eigvec_alignment", "right_eigvec_null_p99", "tau_slowest", "tau_ratio",
+            "valence_auc"} <= set(la)
+    assert 0 <= la["readout_alignment"] <= 1 and 0 < la["right_eigvec_null_p99"] < 1 and 0.5 <= la["valence_auc"] <= 1
+    for key in ("n_points", "participation_ratio", "readout_dimension", "dimension_95", "accuracy_by_dimension",
+                "explained_variance"):
+        assert key in a["manifold"], key
+    assert {"participation_ratio", "dimension_95"} <= set(a["wordcount"]) and a["chance_accuracy"] >= 0.5
