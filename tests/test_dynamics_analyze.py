@@ -50,8 +50,10 @@ def test_analyze_dynamics_classifier(app, classifier_run: Path, tmp_path: Path) 
     res = CliRunner().invoke(app, ["analyze", "dynamics", str(classifier_run), "--out", str(out), "--n-docs", "200",
                                    "--n-starts", "256", "--quiet"])
     assert res.exit_code == 0, res.output
-    assert "dimension at 95%: manifold (" in res.output
     a = json.loads((out / "analysis.json").read_text())
+    m = a["manifold"]
+    assert (f"manifold: {m['n_points']} approximate fixed points" in res.output
+            and f"readout dimension {m['readout_dimension']}" in res.output)
     assert a["task"] == "classification" and a["cell"] == "gru" and a["num_classes"] == 3
     assert a["metrics"]["accuracy"] > 0.9 and a["test_accuracy"] == a["metrics"]["accuracy"]
     assert 0.3 <= a["chance_accuracy"] <= 0.5

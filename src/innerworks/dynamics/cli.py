@@ -42,16 +42,14 @@ def register(app: typer.Typer, analyze: typer.Typer) -> None:
         r = analyze_run(run_dir, out, settings=settings, progress=not quiet)
         s = r.summary
         fp = s["fixed_points"]
-        typer.echo(f"{r.name} ({r.task}, {s['cell']}-{s['hidden_size']}): {fp['n']} fixed points "
-                   f"(unstable modes {fp['unstable_histogram']}), {fp['n_slow']} slow points, "
-                   f"all certified: {fp['all_certified']}")
+        typer.echo(f"{r.name} ({r.task}, {s['cell']}-{s['hidden_size']}): {fp['n']} exact fixed points "
+                   f"(unstable modes {fp['unstable_histogram']}), all certified: {fp['all_certified']}")
         if r.task == "classification":
-            man, slow, st = s["manifold"]["pca"], s["slow_points"]["pca"], s["states"]["pca"]
-            md, wd, sd = ("n/a" if p is None else p["dimensions"]["0.95"] for p in (man, slow, st))
-            pr = "n/a" if slow is None else f"{slow['participation_ratio']:.2f}"
-            typer.echo(f"  dimension at 95%: manifold ({s['manifold']['n_points']} {s['manifold']['kind']} points) "
-                       f"{md} (authors' slow points: {s['slow_points']['n']} points, {wd}, PR {pr}; all visited "
-                       f"states {sd}); word-count prediction {s['wordcount']['dimensions']['0.95']}")
+            m = s["manifold"]
+            typer.echo(f"  manifold: {m['n_points']} approximate fixed points (of {m.get('n_starts', '?')} starts); "
+                       f"participation ratio {m['participation_ratio']}, readout dimension {m['readout_dimension']}, "
+                       f"{m['dimension_95']} PCs at 95%; word-count PR {s['wordcount'].get('participation_ratio')}; "
+                       f"test accuracy {s.get('test_accuracy')}")
             if s.get("readout"):
                 ro = s["readout"]
                 typer.echo(f"  readout angles {ro['pair_angles']} (simplex {ro['simplex_angle']:.1f})")
