@@ -142,7 +142,7 @@ def test_repro_cli_exit_code_and_config_errors(app, tmp_path: Path) -> None:
 
 
 def test_claim_rules_on_fixed_numbers() -> None:
-    from innerworks.repro.integration import categorical_rule, line_attractor_parts, ordered_rule
+    from innerworks.repro.integration_claims import categorical_rule, line_attractor_parts, ordered_rule
 
     assert categorical_rule({"participation_ratio": 3.7, "readout_dimension": 3}, 3)
     assert not categorical_rule({"participation_ratio": 2.2, "readout_dimension": 3}, 3)      # PR too far
@@ -162,7 +162,7 @@ def test_claim_rules_on_fixed_numbers() -> None:
 
 def test_dbpedia_k_class_subsets_and_roles(data_root: Path) -> None:
     from innerworks.data.natural import load_corpus
-    from innerworks.repro.integration import run_role
+    from innerworks.repro.integration_claims import run_role
     from innerworks.train.config import load_recipe
 
     for k in (3, 6):
