@@ -178,6 +178,10 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
     ``merge_tol`` of a point of this chunk that has already converged stops and takes over that root (it could only
     add a duplicate).
     """
+    # One function on purpose (162 lines): every stage of an iteration (directions, backtracking, damping, stall and
+    # merge tests, compaction, refactorisation) reads and writes the same per-point tensors (h, r, f, λ, status, the
+    # kept factors and their row index), and compaction re-indexes all of them at once; split apart, each stage would
+    # take a dozen of them as arguments. The stages are marked by comments below.
     n = h.shape[0]
     dev = h.device
     h = h.clone()
