@@ -92,3 +92,20 @@ def seed_from_roots(map_fn: S.MapFn, jac_fn: S.MapFn, x: torch.Tensor, res: S.Ro
 
 
 __all__ = ["seed_from_roots"]
+
+
+def solve_and_seed(map_fn: S.MapFn, jac_fn: S.MapFn, x: torch.Tensor, h0: torch.Tensor, *, seed_rounds: int = 3,
+                   **options: object) -> S.RootResult:
+    """:func:`~innerworks.dynamics._solver.solve_roots` from every start, then ``seed_rounds`` of Newton from
+    midpoints between the certified roots (with ``unique_tol > 0``), which reaches the saddles between attractors;
+    each new root is appended as one certified row, its input in ``seed_inputs``."""
+    res = S.solve_roots(map_fn, jac_fn, x, h0, **options)  # type: ignore[arg-type]
+    unique_tol = float(options.get("unique_tol", 0.0))  # type: ignore[arg-type]
+    if seed_rounds <= 0 or unique_tol <= 0:
+        return res
+    x_rows = torch.cat([x, x]) if options.get("mode") == "both" else x
+    extra, x_extra = seed_from_roots(map_fn, jac_fn, x_rows, res, tol=options["tol"], max_iter=options["max_iter"],
+                                     damping=options["damping"], unique_tol=unique_tol, rounds=seed_rounds)
+    res = S.concat_results([res, extra])
+    res.seed_inputs = x_extra
+    return res

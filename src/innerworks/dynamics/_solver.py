@@ -318,7 +318,8 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
     return RootResult(points=h, residuals=f, status=status, iterations=iters, **counts)
 
 
-def _concat(parts: list[RootResult]) -> RootResult:
+def concat_results(parts: list[RootResult]) -> RootResult:
+    """The rows of several results, in order."""
     return RootResult(points=torch.cat([p.points for p in parts]), residuals=torch.cat([p.residuals for p in parts]),
                       status=torch.cat([p.status for p in parts]), iterations=torch.cat([p.iterations for p in parts]),
                       jacobians=sum(p.jacobians for p in parts), factorizations=sum(p.factorizations for p in parts))
@@ -368,7 +369,7 @@ def _newton_with_rescue(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
 def solve_roots(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h0: torch.Tensor, *, tol: float, max_iter: int,
                 damping: float, search_steps: int, search_lr: float, batch_size: int, mode: str = "newton",
                 on_chunk: Callable[[int], None] | None = None, unique_tol: float = 0.0,
-                slow_tol: float = 0.0, seed_rounds: int = 3) -> RootResult:
+                slow_tol: float = 0.0) -> RootResult:
     """Run the search over all starts, ``batch_size`` starts at a time (bounds the ``[B, S, S]`` memory).
 
     ``mode``: ``"newton"``: Newton/LM from every start, then an Adam search from the original start, followed by
@@ -376,8 +377,7 @@ def solve_roots(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h0: torch.Tensor,
     only if it is now certified). ``"explore"``: ``search_steps`` Adam steps from every start, then Newton/LM (with the
     same rescue). ``"both"``: both, from the same starts; the result holds ``2N`` rows (newton rows first).
     ``unique_tol > 0`` stops a rescued start once it is within that distance of a root its chunk already certified.
-    ``seed_rounds > 0``: then Newton from midpoints between the certified roots (:mod:`._seeds`), which reaches the
-    saddles between attractors; each new root is appended as one certified row, its input in ``seed_inputs``.
+    Seeding from the roots found (the saddles between attractors) is a second stage: :func:`._seeds.solve_and_seed`.
     """
     if mode not in ("newton", "explore", "both"):
         raise ValueError(f"unknown mode {mode!r}")
@@ -395,16 +395,7 @@ def solve_roots(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h0: torch.Tensor,
             on_chunk(hc.shape[0])
     if mode == "both":  # newton rows of every chunk first, then the explore rows, so rows i and N + i share a start
         parts = parts[0::2] + parts[1::2]
-    res = _concat(parts)
-    if seed_rounds > 0 and unique_tol > 0:
-        from innerworks.dynamics._seeds import seed_from_roots
-
-        x_rows = torch.cat([x, x]) if mode == "both" else x
-        extra, x_extra = seed_from_roots(map_fn, jac_fn, x_rows, res, tol=tol, max_iter=max_iter, damping=damping,
-                                         unique_tol=unique_tol, rounds=seed_rounds)
-        res = _concat([res, extra])
-        res.seed_inputs = x_extra
-    return res
+    return concat_results(parts)
 
 
 def greedy_unique(points: torch.Tensor, order_key: torch.Tensor, tol: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -49,6 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from innerworks.dynamics import _solver as S
 from innerworks.dynamics._prepare import parse_options, prepare
+from innerworks.dynamics._seeds import solve_and_seed
 from innerworks.dynamics.linearize import eigsorted, n_unstable_modes, time_constants
 from innerworks.dynamics.step import Step
 from innerworks.errors import InnerworksError
@@ -369,10 +370,11 @@ def _run_solver(map_fn: S.MapFn, jac_fn: S.MapFn, x: torch.Tensor, h: torch.Tens
     """Run the search; return the per-row results and the input of each row (mode "both" gives two rows a start)."""
     pb = _progress_bar(opts, h.shape[0], what)
     try:
-        res = S.solve_roots(map_fn, jac_fn, x, h, tol=opts.tol, max_iter=opts.max_iter, damping=opts.damping,
-                            search_steps=opts.search_steps, search_lr=opts.search_lr, batch_size=opts.batch_size,
-                            mode=opts.mode, on_chunk=None if pb is None else (lambda n: pb[0].advance(pb[1], n)),
-                            unique_tol=opts.unique_tol, slow_tol=opts.slow_tol, seed_rounds=opts.seed_rounds)
+        res = solve_and_seed(map_fn, jac_fn, x, h, tol=opts.tol, max_iter=opts.max_iter, damping=opts.damping,
+                             search_steps=opts.search_steps, search_lr=opts.search_lr,
+                             batch_size=opts.batch_size,
+                             mode=opts.mode, on_chunk=None if pb is None else (lambda n: pb[0].advance(pb[1], n)),
+                             unique_tol=opts.unique_tol, slow_tol=opts.slow_tol, seed_rounds=opts.seed_rounds)
     finally:
         if pb is not None:
             pb[0].stop()
