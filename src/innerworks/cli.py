@@ -29,6 +29,7 @@ _COMMAND_MODULES = (
     "innerworks.attention.cli",
     "innerworks.wide.cli",
     "innerworks.report.cli",
+    "innerworks.sweep.cli",
 )
 
 analyze_app = typer.Typer(no_args_is_help=True, help="Analyse a trained run directory.")
