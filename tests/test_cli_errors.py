@@ -365,7 +365,7 @@ def test_bad_settings_files(tmp_path: Path, content: bytes) -> None:
     (["repro", "all", "--out", "{d}/o", "--stage", "nope"], ["unknown stage 'nope'"]),
     (["report", "{d}/missing"], ["missing"]),
     (["report", "{f}"], ["afile"]),
-    (["train", "{d}", "--out", "{d}/o"], ["{d}: recipe file"]),
+    (["train", "{d}", "--out", "{d}/o"], ["{d}: is a folder, expected a recipe YAML file"]),
     (["train", "{d}/ünï ☃.yaml", "--out", "{d}/o"], ["ünï ☃.yaml"]),
     (["wide", "predict", "é"], ["spec 'é'"]),
 ])
