@@ -38,8 +38,9 @@ def spec(grid: dict, **overrides: object) -> SweepSpec:
 @pytest.fixture(scope="module")
 def ray_instance() -> Iterator[object]:
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'innerworks[ray]'); Ray tests skipped")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="error",
-             object_store_memory=128 * 2**20, _node_ip_address="127.0.0.1")
+    from innerworks.sweep.ray_backend import local_instance_options
+
+    ray.init(**local_instance_options(num_cpus=2))
     yield ray
     ray.shutdown()
 
@@ -139,6 +140,33 @@ def test_resume_after_the_driver_was_stopped_retrains_nothing_finished(tmp_path:
     other.write_text(sweep.read_text().replace("- 2", "- 3"))
     with pytest.raises(InnerworksError, match="different sweep"):
         run_sweep(other, out, resume=True, progress=False)
+
+
+def test_sigterm_stops_the_workers_and_records_the_sweep(tmp_path: Path) -> None:
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(yaml.safe_dump({"base": "quick", "grid": {"seed": [0, 1]},
+                                     "overrides": {**SMALL, "train.steps": 5000}}))
+    out = tmp_path / "o"
+    driver = subprocess.Popen([sys.executable, "-c", CLI, "sweep", str(sweep), "--out", str(out), "--jobs", "2",
+                               "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    markers = [out / "runs" / n / WORKER_FILE for n in ("seed-0", "seed-1")]
+    try:
+        deadline = time.monotonic() + 120
+        while not all(m.exists() for m in markers):
+            assert driver.poll() is None and time.monotonic() < deadline, driver.stderr.read()
+            time.sleep(0.05)
+        pids = [read_json(m)["pid"] for m in markers]
+        driver.send_signal(signal.SIGTERM)
+        assert driver.wait(timeout=60) == 130
+    finally:
+        driver.kill()
+        driver.wait()
+    assert "Traceback" not in driver.stderr.read()  # typer turns Ctrl-C (here SIGTERM) into exit status 130
+    doc = read_json(out / "sweep.json")
+    assert [r["status"] for r in doc["runs"]] == ["pending", "pending"] and not doc["finished"]
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 def test_analysis_headlines_in_the_rows(tmp_path: Path) -> None:

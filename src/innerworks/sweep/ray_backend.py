@@ -42,6 +42,20 @@ def import_ray() -> Any:
     return ray
 
 
+def local_instance_options(num_cpus: int | None = None) -> dict[str, Any]:
+    """``ray.init`` keyword arguments of the Ray instance a sweep starts on this machine: all its cores (or
+    ``num_cpus``), loopback address, no dashboard, a small object store, worker output kept out of the terminal, and
+    workers at normal priority (Ray's default niceness of 15 would let every other job on the machine take the cores
+    from the runs, which the local backend's workers do not allow either).
+
+    >>> local_instance_options(2)["num_cpus"], local_instance_options()["_system_config"]
+    (2, {'worker_niceness': 0})
+    """
+    return {"num_cpus": num_cpus or machine_cpus(), "include_dashboard": False, "log_to_driver": False,
+            "logging_level": logging.ERROR, "object_store_memory": _OBJECT_STORE, "_node_ip_address": "127.0.0.1",
+            "_system_config": {"worker_niceness": 0}}
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
@@ -71,10 +85,8 @@ class RayPool:
         try:
             if address:
                 self._ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
-            else:  # loopback, token-protected: Ray's warning about its token is noise here
-                self._ray.init(num_cpus=machine_cpus(), include_dashboard=False, log_to_driver=False,
-                               logging_level=logging.ERROR, object_store_memory=_OBJECT_STORE,
-                               _node_ip_address="127.0.0.1")
+            else:  # loopback and token-protected: Ray's warnings about that are noise here (logging_level)
+                self._ray.init(**local_instance_options())
         except (ConnectionError, ValueError, RuntimeError) as exc:
             where = f"--address {address}" if address else "--backend ray"
             raise InnerworksError(f"{where}: could not start or reach Ray ({_first_line(exc)})") from None
@@ -147,4 +159,4 @@ class RayPool:
             self._ray.shutdown()
 
 
-__all__ = ["RayPool", "import_ray", "ray_missing_message"]
+__all__ = ["RayPool", "import_ray", "local_instance_options", "ray_missing_message"]
