@@ -30,6 +30,7 @@ from innerworks.train.config import Recipe
 from innerworks.train.runspec import RunSpec, build_recipe, load_settings
 from innerworks.utils.device import resolve_device
 from innerworks.utils.io import check_output_dir
+from innerworks.utils.options import check_int
 
 
 def settings_dir() -> Path:
@@ -174,8 +175,7 @@ def check_options(options: ReproOptions) -> None:
     Traceback (most recent call last):
     innerworks.errors.InnerworksError: --jobs 0: expected a whole number >= 1
     """
-    if options.jobs < 1:
-        raise InnerworksError(f"--jobs {options.jobs}: expected a whole number >= 1")
+    check_int(options.jobs, "--jobs", lo=1)
     resolve_device(options.device)
     check_output_dir(options.out, "--out")
 
