@@ -69,59 +69,86 @@ def _gru_renn(gate_bias: float) -> Step:
     return step
 
 
-class _GRUSequence(torch.autograd.Function):
-    """K stacked GRUs over a whole sequence with a hand-written backward; member-major ``[K, T, B, ·]`` layout.
+_ONE = torch.ones(())
 
-    Why: autograd through a Python loop of small ops records ~40 nodes and ~60 kernels per step. Here the forward
-    runs 7 kernels per step; the backward precomputes every elementwise coefficient for all steps at once, so its
-    sequential loop is 4 kernels per step (``dh_{t-1} = z ⊙ dh_t + (A_t ⊙ dh_t) W_hh``), and the weight gradients
-    are one batched matmul over all steps, as a fused kernel forms them. ``gi [K, T, B, 3H]`` holds
-    ``W_ih x + b_ih``; returns the states ``[K, T, B, H]``.
+
+def _tanh_(x: torch.Tensor) -> torch.Tensor:
+    """In-place ``tanh`` as ``2 sigmoid(2x) - 1``: on CPU ``sigmoid`` is vectorised and ``tanh`` is ~5x slower."""
+    return x.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
+
+
+class _GRUSequence(torch.autograd.Function):
+    """K stacked GRUs over a whole sequence with a hand-written backward, time-major ``[T, K, B, ·]``.
+
+    Why: autograd through a Python loop of small ops records ~40 nodes per step and allocates a tensor per op.
+    Here every per-step result goes into a buffer allocated once per sequence; the forward runs one ``baddbmm`` and
+    a few elementwise kernels per step and, when a gradient is wanted, also the three coefficients the backward
+    needs (``∂h_t/∂n_pre``, ``∂h_t/∂z_pre``, ``∂n/∂r_pre``) while the step's values are in cache. The backward is
+    then 2 ``baddbmm`` (``dh_{t-1}`` and the ``W_hh`` gradient) and 5 elementwise kernels per step.
+
+    The input rows come from a table: step ``t`` reads ``src[idx[t]]`` (``idx [T, K·B]``), ``W_ih x + b_ih`` for
+    each row. With one-hot inputs ``src`` is the ``[K·V, 3H]`` table of ``W_ih`` columns plus bias, so the input
+    projection is a gather and its gradient one ``index_add``. Returns the states ``[T, K, B, H]``.
     """
 
     @staticmethod
-    def forward(ctx: Any, gi: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor,
+    def forward(ctx: Any, src: torch.Tensor, idx: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor,
                 b_hh: torch.Tensor) -> torch.Tensor:
-        hid = gi.shape[-1] // 3
-        w_t, bias = _t(w_hh).contiguous(), b_hh.unsqueeze(1)
-        h = h0.contiguous()
-        hs, gh, rz, n = [h], [], [], []
-        for g_t in gi.unbind(1):  # batched matmuls need contiguous per-step operands: fresh tensors, stacked once
-            gh_t = torch.baddbmm(bias, h, w_t)
-            rz_t = torch.sigmoid(g_t[..., : 2 * hid] + gh_t[..., : 2 * hid])
-            n_t = torch.tanh(torch.addcmul(g_t[..., 2 * hid:], rz_t[..., :hid], gh_t[..., 2 * hid:]))
-            h = torch.addcmul(n_t, rz_t[..., hid:], h - n_t)
-            hs.append(h)
-            gh.append(gh_t)
-            rz.append(rz_t)
-            n.append(n_t)
-        states = torch.stack(hs, dim=1)
-        ctx.save_for_backward(states, torch.stack(gh, dim=1), torch.stack(rz, dim=1), torch.stack(n, dim=1), w_hh)
-        return states[:, 1:]
+        steps, (k, b, hid) = idx.shape[0], h0.shape
+        w_t, bias = _t(w_hh).contiguous(), b_hh.unsqueeze(1).expand(k, b, 3 * hid)
+        hs = src.new_empty(steps + 1, k, b, hid)
+        hs[0] = h0
+        rz, n = src.new_empty(steps, k, b, 2 * hid), src.new_empty(steps, k, b, hid)
+        gi, gh = src.new_empty(k * b, 3 * hid), src.new_empty(k, b, 3 * hid)
+        gi3, gh_rz, gh_n = gi.view(k, b, 3 * hid), gh[..., : 2 * hid], gh[..., 2 * hid:]
+        train = any(ctx.needs_input_grad)
+        coef = src.new_empty(3, steps, k, b, hid) if train else None
+        omz = torch.empty_like(h0)
+        h_l, rz_l, n_l, r_l, z_l = hs.unbind(0), rz.unbind(0), n.unbind(0), rz[..., :hid].unbind(0), \
+            rz[..., hid:].unbind(0)
+        for t in range(steps):
+            torch.index_select(src, 0, idx[t], out=gi)
+            torch.baddbmm(bias, h_l[t], w_t, out=gh)
+            torch.add(gi3[..., : 2 * hid], gh_rz, out=rz_l[t]).sigmoid_()
+            _tanh_(torch.addcmul(gi3[..., 2 * hid:], r_l[t], gh_n, out=n_l[t]))
+            torch.lerp(n_l[t], h_l[t], z_l[t], out=h_l[t + 1])
+            if coef is not None:
+                torch.sub(_ONE, z_l[t], out=omz)
+                torch.addcmul(_ONE, n_l[t], n_l[t], value=-1.0, out=coef[0, t]).mul_(omz)  # (1-z)(1-n²)
+                torch.sub(h_l[t + 1], n_l[t], out=coef[1, t]).mul_(omz)  # (h_prev-n) z(1-z) = (h_t-n)(1-z)
+                torch.addcmul(r_l[t], r_l[t], r_l[t], value=-1.0, out=coef[2, t]).mul_(gh_n)  # r(1-r) gh_n
+        if coef is not None:
+            ctx.save_for_backward(idx, hs, rz, coef, w_hh)
+            ctx.rows = src.shape[0]
+        return hs[1:]
 
     @staticmethod
-    def backward(ctx: Any, dout: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        hs, gh, rz, n, w_hh = ctx.saved_tensors
-        k, steps, b, hid = n.shape
-        r, z = rz[..., :hid], rz[..., hid:]
-        dn_coef = (1.0 - z) * (1.0 - n * n)  # d h_t / d n_pre
-        coef = torch.stack([dn_coef * gh[..., 2 * hid:] * r * (1.0 - r),  # d r_pre
-                            (hs[:, :-1] - n) * z * (1.0 - z),  # d z_pre
-                            dn_coef * r], dim=-2)  # d (W_hn h + b_hn)
+    def backward(ctx: Any, dout: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        idx, hs, rz, coef, w_hh = ctx.saved_tensors
+        steps, k, b, hid = rz.shape[0], *hs.shape[1:]
+        c_n, c_z, c_r = (c.unbind(0) for c in coef.unbind(0))
+        r_l, z_l, h_l = rz[..., :hid].unbind(0), rz[..., hid:].unbind(0), hs.unbind(0)
         w = w_hh.contiguous()
-        dh = torch.zeros_like(hs[:, 0])
-        dhs, dgh = [], []
+        dgh, dgin = hs.new_empty(steps, k, b, 3 * hid), hs.new_empty(steps, k, b, hid)
+        dw, db = torch.zeros_like(w_hh), torch.zeros_like(w_hh[:, :, 0])
+        dh, nxt = torch.zeros_like(hs[0]), torch.empty_like(hs[0])
+        dout_l, dgh_l, dgin_l = dout.unbind(0), dgh.unbind(0), dgin.unbind(0)
         for t in range(steps - 1, -1, -1):
-            dh = dh + dout[:, t]
-            dgh_t = (dh.unsqueeze(-2) * coef[:, t]).view(k, b, 3 * hid)
-            dhs.append(dh)
-            dgh.append(dgh_t)
-            dh = torch.baddbmm(dh * z[:, t], dgh_t, w)
-        d_gh = torch.stack(dgh[::-1], dim=1)
-        d_gi = d_gh.clone()
-        d_gi[..., 2 * hid:] = torch.stack(dhs[::-1], dim=1) * dn_coef
-        d_w = torch.bmm(_t(d_gh.view(k, steps * b, 3 * hid)), hs[:, :-1].reshape(k, steps * b, hid))
-        return d_gi, dh, d_w, d_gh.sum((1, 2))
+            dh.add_(dout_l[t])
+            g = dgh_l[t]
+            torch.mul(dh, c_n[t], out=dgin_l[t])  # d n_pre = d (W_in x + b_in)
+            torch.mul(dgin_l[t], c_r[t], out=g[..., :hid])  # d r_pre
+            torch.mul(dh, c_z[t], out=g[..., hid: 2 * hid])  # d z_pre
+            torch.mul(dgin_l[t], r_l[t], out=g[..., 2 * hid:])  # d (W_hn h + b_hn)
+            dw.baddbmm_(_t(g), h_l[t])
+            db.add_(g.sum(1))
+            torch.mul(dh, z_l[t], out=nxt)
+            torch.baddbmm(nxt, g, w, out=dh)
+        dgh[..., 2 * hid:] = dgin  # now the gradient of every input row W_ih x + b_ih
+        d_src = None
+        if ctx.needs_input_grad[0]:
+            d_src = hs.new_zeros(ctx.rows, 3 * hid).index_add_(0, idx.reshape(-1), dgh.view(-1, 3 * hid))
+        return d_src, None, dh, dw, db
 
 
 GROUPED_CELLS = ("vanilla", "gru", "lstm", "ugrnn", "gru_renn")
@@ -136,9 +163,7 @@ def _input_names(kind: str) -> tuple[str, str]:
 
 def _step_for(model: RNNClassifier) -> Step:
     kind = model.cell.kind
-    if kind == "vanilla":
-        return _vanilla
-    if kind == "gru":  # unused: states() runs GRU members through _GRUSequence
+    if kind in ("vanilla", "gru"):  # GRU members run through _GRUSequence, not a step function
         return _vanilla
     if kind == "lstm":
         return _lstm
@@ -210,14 +235,28 @@ class GroupedClassifier(nn.Module):
         x = emb.reshape(-1, emb.shape[2])[flat].view(k, b * t, -1)
         return torch.baddbmm(bias.unsqueeze(1), x, _t(w)).view(k, b, t, -1)
 
+    def _gru_states(self, p: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
+        """GRU states, time-major ``[T, K, B, H]``, through :class:`_GRUSequence` (one autograd node)."""
+        k, b, steps = tokens.shape
+        w, bias = p[self._w_in], p[self._b_in]
+        if self.template.embedding is None:  # one-hot inputs: a table of W_ih columns (padding's is zero) + b_ih
+            table = _t(w).clone()
+            table[:, 0] = 0.0
+            src = (table + bias.unsqueeze(1)).reshape(-1, w.shape[1])
+            offsets = torch.arange(k, device=tokens.device).view(1, k, 1) * w.shape[2]
+            idx = (tokens.permute(2, 0, 1) + offsets).reshape(steps, k * b)
+        else:
+            src = self._input_projection(p, tokens).permute(2, 0, 1, 3).reshape(-1, w.shape[1])
+            idx = torch.arange(src.shape[0], device=tokens.device).view(steps, k * b)
+        h0 = p["cell.h0"].unsqueeze(1).expand(-1, b, -1)
+        return _GRUSequence.apply(src, idx, h0, p["cell.rnn.weight_hh_l0"], p["cell.rnn.bias_hh_l0"])
+
     def states(self, tokens: torch.Tensor) -> torch.Tensor:
         """All states ``[K, B, T, S]`` for token ids ``[K, B, T]`` (padding id 0 is a zero input)."""
         p = self.pdict()
+        if self.template.cell.kind == "gru":
+            return self._gru_states(p, tokens).permute(1, 2, 0, 3)
         h0 = p["cell.h0"].unsqueeze(1).expand(-1, tokens.shape[1], -1)
-        if self.template.cell.kind == "gru":  # one autograd node for the whole recurrence
-            gi = self._input_projection(p, tokens.transpose(1, 2).contiguous())  # [K, T, B, G]
-            hs = _GRUSequence.apply(gi, h0, p["cell.rnn.weight_hh_l0"], p["cell.rnn.bias_hh_l0"])
-            return hs.transpose(1, 2)
         gi = self._input_projection(p, tokens)
         h, out = h0, []
         for g_t in gi.unbind(2):  # one UnbindBackward; slicing gi per step would zero-fill all of it per step
@@ -228,9 +267,14 @@ class GroupedClassifier(nn.Module):
     def last_logits(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits at each row's last valid token, ``[K, B, C]``; ``tokens [K, B, T]``, ``lengths [K, B]``."""
         p = self.pdict()
-        states = self.states(tokens)
-        idx = (lengths - 1).clamp(min=0).view(*lengths.shape, 1, 1).expand(-1, -1, 1, states.shape[-1])
-        last = states.gather(2, idx).squeeze(2)
+        pos = (lengths - 1).clamp(min=0)
+        if self.template.cell.kind == "gru":
+            k, b = lengths.shape
+            rows = torch.arange(k, device=lengths.device).view(k, 1), torch.arange(b, device=lengths.device)
+            last = self._gru_states(p, tokens)[pos, rows[0], rows[1]]
+        else:
+            states = self.states(tokens)
+            last = states.gather(2, pos.view(*lengths.shape, 1, 1).expand(-1, -1, 1, states.shape[-1])).squeeze(2)
         logits = torch.bmm(last, _t(p["readout.weight"]))
         if "readout.bias" in p:
             logits = logits + p["readout.bias"].unsqueeze(1)
