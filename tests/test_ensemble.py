@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from innerworks.models.classifier import RNNClassifier
 from innerworks.train import load_run, parse_recipe, train
+from innerworks.train._grouped import GroupedClassifier
 from innerworks.train.checkpoint import load_state
 from innerworks.train.ensemble import _Ensemble, can_share_ensemble, train_ensemble
 from innerworks.train.parallel import train_many
@@ -99,3 +101,19 @@ def test_grouping_and_train_many_uses_ensembles(tmp_path):
     solo = train_many({"a": _recipe(0), "b": _recipe(1)}, tmp_path / "solo", jobs=1, progress=False)
     assert "ensemble" not in read_json(tmp_path / "solo" / "a" / "run.json")
     assert records["a"]["test"]["accuracy"] == pytest.approx(solo["a"]["test"]["accuracy"], abs=1 / 16 + 1e-9)
+
+
+@pytest.mark.parametrize("vocab", [6, 50])  # embedding table projected once / one input row per position
+def test_grouped_gru_matches_standalone_gradients(vocab):
+    torch.manual_seed(0)
+    members = [RNNClassifier(vocab, 3, "gru", hidden_size=5, embed_dim=4) for _ in range(2)]
+    grouped = GroupedClassifier(members)
+    tokens = torch.randint(1, vocab, (2, 3, 6))
+    tokens[:, 0, 4:] = 0  # a padded row
+    tokens[:, 1, 2] = 0  # a padding id inside a document: a zero input, no gradient to its embedding row
+    lengths = torch.tensor([[4, 6, 6], [4, 5, 6]])
+    grouped.last_logits(tokens, lengths).square().sum().backward()
+    for k, model in enumerate(members):
+        RNNClassifier.last_logits(model(tokens[k]), lengths[k]).square().sum().backward()
+        for (name, param), stacked in zip(model.named_parameters(), grouped.params, strict=True):
+            torch.testing.assert_close(stacked.grad[k], param.grad, atol=1e-5, rtol=1e-4, msg=name)

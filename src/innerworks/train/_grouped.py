@@ -69,86 +69,84 @@ def _gru_renn(gate_bias: float) -> Step:
     return step
 
 
-_ONE = torch.ones(())
-
-
-def _tanh_(x: torch.Tensor) -> torch.Tensor:
-    """In-place ``tanh`` as ``2 sigmoid(2x) - 1``: on CPU ``sigmoid`` is vectorised and ``tanh`` is ~5x slower."""
-    return x.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
+_ONE, _MINUS_ONE, _HALF = torch.tensor(1.0), torch.tensor(-1.0), torch.tensor(0.5)
 
 
 class _GRUSequence(torch.autograd.Function):
-    """K stacked GRUs over a whole sequence with a hand-written backward, time-major ``[T, K, B, ·]``.
+    """K stacked GRUs over a whole sequence with a hand-written backward; states time-major ``[T, K, B, H]``.
 
     Why: autograd through a Python loop of small ops records ~40 nodes per step and allocates a tensor per op.
-    Here every per-step result goes into a buffer allocated once per sequence; the forward runs one ``baddbmm`` and
-    a few elementwise kernels per step and, when a gradient is wanted, also the three coefficients the backward
-    needs (``∂h_t/∂n_pre``, ``∂h_t/∂z_pre``, ``∂n/∂r_pre``) while the step's values are in cache. The backward is
-    then 2 ``baddbmm`` (``dh_{t-1}`` and the ``W_hh`` gradient) and 5 elementwise kernels per step.
+    Here each step writes into buffers allocated once per sequence: the forward is one ``baddbmm`` and 6
+    elementwise kernels per step, plus (when a gradient is wanted) the 3 coefficients the backward needs, formed
+    while the step's values are in cache; the backward is 2 ``baddbmm`` and 7 elementwise kernels per step.
 
-    The input rows come from a table: step ``t`` reads ``src[idx[t]]`` (``idx [T, K·B]``), ``W_ih x + b_ih`` for
-    each row. With one-hot inputs ``src`` is the ``[K·V, 3H]`` table of ``W_ih`` columns plus bias, so the input
-    projection is a gather and its gradient one ``index_add``. Returns the states ``[T, K, B, H]``.
+    The step, in the form that needs fewest kernels (``u_t = src[idx[t]]``, four blocks ``[a, c, e]`` of
+    ``2H, H, H``; ``M = [M_rz; M_n]``)::
+
+        r, z = sigmoid(a + h M_rz^T);  y = e + r * (c + h M_n^T);  n = 2 sigmoid(y) - 1;  h' = n + z (h - n)
+
+    is the GRU with ``a = W_{ih,rz} x + b_{ih,rz} + b_{hh,rz}``, ``c = 2 b_hn``, ``e = 2 (W_in x + b_in)``,
+    ``M_rz = W_{hh,rz}``, ``M_n = 2 W_hn`` (``y`` is twice the GRU's ``n`` pre-activation, and
+    ``tanh(x) = 2 sigmoid(2x) - 1``: CPU ``sigmoid`` is vectorised, ``tanh`` ~5x slower). ``src`` rows are
+    ``[K·V, 4H]`` table rows for one-hot or small-vocabulary inputs (a gather; the gradient is one
+    ``index_add``) or one row per position. The gradient of row ``u_t`` is ``[d r_pre, d z_pre, d m, d y]``.
     """
 
     @staticmethod
-    def forward(ctx: Any, src: torch.Tensor, idx: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor,
-                b_hh: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, src: torch.Tensor, idx: torch.Tensor, h0: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         steps, (k, b, hid) = idx.shape[0], h0.shape
-        w_t, bias = _t(w_hh).contiguous(), b_hh.unsqueeze(1).expand(k, b, 3 * hid)
+        m_t = _t(m).contiguous()
         hs = src.new_empty(steps + 1, k, b, hid)
         hs[0] = h0
         rz, n = src.new_empty(steps, k, b, 2 * hid), src.new_empty(steps, k, b, hid)
-        gi, gh = src.new_empty(k * b, 3 * hid), src.new_empty(k, b, 3 * hid)
-        gi3, gh_rz, gh_n = gi.view(k, b, 3 * hid), gh[..., : 2 * hid], gh[..., 2 * hid:]
-        train = any(ctx.needs_input_grad)
-        coef = src.new_empty(3, steps, k, b, hid) if train else None
-        omz = torch.empty_like(h0)
-        h_l, rz_l, n_l, r_l, z_l = hs.unbind(0), rz.unbind(0), n.unbind(0), rz[..., :hid].unbind(0), \
-            rz[..., hid:].unbind(0)
+        u, gh = src.new_empty(k, b, 4 * hid), src.new_empty(k, b, 3 * hid)
+        u_ac, u_e, g_rz, g_n = u[..., : 3 * hid], u[..., 3 * hid:], gh[..., : 2 * hid], gh[..., 2 * hid:]
+        coef = src.new_empty(3, steps, k, b, hid) if any(ctx.needs_input_grad) else None
+        h_l, rz_l, n_l = hs.unbind(0), rz.unbind(0), n.unbind(0)
+        r_l, z_l = rz[..., :hid].unbind(0), rz[..., hid:].unbind(0)
         for t in range(steps):
-            torch.index_select(src, 0, idx[t], out=gi)
-            torch.baddbmm(bias, h_l[t], w_t, out=gh)
-            torch.add(gi3[..., : 2 * hid], gh_rz, out=rz_l[t]).sigmoid_()
-            _tanh_(torch.addcmul(gi3[..., 2 * hid:], r_l[t], gh_n, out=n_l[t]))
+            torch.index_select(src, 0, idx[t], out=u.view(k * b, 4 * hid))
+            torch.baddbmm(u_ac, h_l[t], m_t, out=gh)
+            torch.sigmoid(g_rz, out=rz_l[t])
+            torch.addcmul(u_e, r_l[t], g_n, out=n_l[t]).sigmoid_()
+            torch.lerp(_MINUS_ONE, _ONE, n_l[t], out=n_l[t])
             torch.lerp(n_l[t], h_l[t], z_l[t], out=h_l[t + 1])
             if coef is not None:
-                torch.sub(_ONE, z_l[t], out=omz)
-                torch.addcmul(_ONE, n_l[t], n_l[t], value=-1.0, out=coef[0, t]).mul_(omz)  # (1-z)(1-n²)
-                torch.sub(h_l[t + 1], n_l[t], out=coef[1, t]).mul_(omz)  # (h_prev-n) z(1-z) = (h_t-n)(1-z)
-                torch.addcmul(r_l[t], r_l[t], r_l[t], value=-1.0, out=coef[2, t]).mul_(gh_n)  # r(1-r) gh_n
+                torch.addcmul(_HALF, n_l[t], n_l[t], value=-0.5, out=coef[0, t])  # dn/dy = (1 - n²) / 2
+                torch.sub(h_l[t + 1], n_l[t], out=coef[1, t])  # (h' - n) (1 - z) = d h'/d z_pre
+                torch.addcmul(r_l[t], r_l[t], r_l[t], value=-1.0, out=coef[2, t]).mul_(g_n)  # dy/d r_pre
         if coef is not None:
-            ctx.save_for_backward(idx, hs, rz, coef, w_hh)
+            ctx.save_for_backward(idx, hs, rz, coef, m)
             ctx.rows = src.shape[0]
         return hs[1:]
 
     @staticmethod
     def backward(ctx: Any, dout: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        idx, hs, rz, coef, w_hh = ctx.saved_tensors
+        idx, hs, rz, coef, m = ctx.saved_tensors
         steps, k, b, hid = rz.shape[0], *hs.shape[1:]
-        c_n, c_z, c_r = (c.unbind(0) for c in coef.unbind(0))
+        c_y, c_z, c_r = (c.unbind(0) for c in coef.unbind(0))
         r_l, z_l, h_l = rz[..., :hid].unbind(0), rz[..., hid:].unbind(0), hs.unbind(0)
-        w = w_hh.contiguous()
-        dgh, dgin = hs.new_empty(steps, k, b, 3 * hid), hs.new_empty(steps, k, b, hid)
-        dw, db = torch.zeros_like(w_hh), torch.zeros_like(w_hh[:, :, 0])
-        dh, nxt = torch.zeros_like(hs[0]), torch.empty_like(hs[0])
-        dout_l, dgh_l, dgin_l = dout.unbind(0), dgh.unbind(0), dgin.unbind(0)
+        m = m.contiguous()
+        du = hs.new_empty(steps, k, b, 4 * hid)
+        dm = torch.zeros_like(m)
+        dh, zdh, dn = torch.zeros_like(hs[0]), torch.empty_like(hs[0]), torch.empty_like(hs[0])
+        dout_l, du_l = dout.unbind(0), du.unbind(0)
         for t in range(steps - 1, -1, -1):
             dh.add_(dout_l[t])
-            g = dgh_l[t]
-            torch.mul(dh, c_n[t], out=dgin_l[t])  # d n_pre = d (W_in x + b_in)
-            torch.mul(dgin_l[t], c_r[t], out=g[..., :hid])  # d r_pre
-            torch.mul(dh, c_z[t], out=g[..., hid: 2 * hid])  # d z_pre
-            torch.mul(dgin_l[t], r_l[t], out=g[..., 2 * hid:])  # d (W_hn h + b_hn)
-            dw.baddbmm_(_t(g), h_l[t])
-            db.add_(g.sum(1))
-            torch.mul(dh, z_l[t], out=nxt)
-            torch.baddbmm(nxt, g, w, out=dh)
-        dgh[..., 2 * hid:] = dgin  # now the gradient of every input row W_ih x + b_ih
+            d = du_l[t]
+            d_r, d_z, d_m, d_y = d[..., :hid], d[..., hid: 2 * hid], d[..., 2 * hid: 3 * hid], d[..., 3 * hid:]
+            torch.mul(dh, z_l[t], out=zdh)
+            torch.sub(dh, zdh, out=dn)  # d n = dh (1 - z)
+            torch.mul(dn, c_y[t], out=d_y)
+            torch.mul(d_y, c_r[t], out=d_r)
+            torch.mul(dn, c_z[t], out=d_z)
+            torch.mul(d_y, r_l[t], out=d_m)
+            dm.baddbmm_(_t(d[..., : 3 * hid]), h_l[t])
+            torch.baddbmm(zdh, d[..., : 3 * hid], m, out=dh)
         d_src = None
         if ctx.needs_input_grad[0]:
-            d_src = hs.new_zeros(ctx.rows, 3 * hid).index_add_(0, idx.reshape(-1), dgh.view(-1, 3 * hid))
-        return d_src, None, dh, dw, db
+            d_src = hs.new_zeros(ctx.rows, 4 * hid).index_add_(0, idx.reshape(-1), du.view(-1, 4 * hid))
+        return d_src, None, dh, dm
 
 
 GROUPED_CELLS = ("vanilla", "gru", "lstm", "ugrnn", "gru_renn")
@@ -238,18 +236,30 @@ class GroupedClassifier(nn.Module):
     def _gru_states(self, p: dict[str, torch.Tensor], tokens: torch.Tensor) -> torch.Tensor:
         """GRU states, time-major ``[T, K, B, H]``, through :class:`_GRUSequence` (one autograd node)."""
         k, b, steps = tokens.shape
-        w, bias = p[self._w_in], p[self._b_in]
-        if self.template.embedding is None:  # one-hot inputs: a table of W_ih columns (padding's is zero) + b_ih
-            table = _t(w).clone()
-            table[:, 0] = 0.0
-            src = (table + bias.unsqueeze(1)).reshape(-1, w.shape[1])
-            offsets = torch.arange(k, device=tokens.device).view(1, k, 1) * w.shape[2]
-            idx = (tokens.permute(2, 0, 1) + offsets).reshape(steps, k * b)
-        else:
-            src = self._input_projection(p, tokens).permute(2, 0, 1, 3).reshape(-1, w.shape[1])
-            idx = torch.arange(src.shape[0], device=tokens.device).view(steps, k * b)
+        w_ih, b_ih = p["cell.rnn.weight_ih_l0"], p["cell.rnn.bias_ih_l0"]
+        w_hh, b_hh = p["cell.rnn.weight_hh_l0"], p["cell.rnn.bias_hh_l0"]
+        hid = w_hh.shape[2]
+        emb = p.get("embedding.weight")
+        if emb is None:  # one-hot inputs: a table of W_ih's columns, the padding id's zero
+            rows, ids = _t(w_ih).clone(), tokens
+            rows[:, 0] = 0.0
+        elif emb.shape[1] <= b * steps:  # a small vocabulary: project the whole embedding table once
+            rows, ids = torch.bmm(emb, _t(w_ih)), tokens
+            rows[:, 0] = 0.0  # padding is a zero input and gets no gradient, as nn.Embedding(padding_idx=0)
+        else:  # one row per position
+            x = emb.reshape(-1, emb.shape[2])[(tokens + torch.arange(k, device=tokens.device).view(k, 1, 1)
+                                               * emb.shape[1]).reshape(-1)]
+            x = x * (tokens != 0).reshape(-1, 1)
+            rows = torch.bmm(x.view(k, b * steps, -1), _t(w_ih))
+            ids = torch.arange(b * steps, device=tokens.device).view(1, b, steps).expand(k, -1, -1)
+        offsets = torch.arange(k, device=tokens.device).view(1, k, 1) * rows.shape[1]
+        idx = (ids.permute(2, 0, 1) + offsets).reshape(steps, k * b)
+        rows = rows + b_ih.unsqueeze(1)
+        b_n = (2.0 * b_hh[:, 2 * hid:]).unsqueeze(1).expand(-1, rows.shape[1], -1)
+        src = torch.cat([rows[..., : 2 * hid] + b_hh[:, : 2 * hid].unsqueeze(1), b_n, 2.0 * rows[..., 2 * hid:]], -1)
+        m = torch.cat([w_hh[:, : 2 * hid], 2.0 * w_hh[:, 2 * hid:]], 1)
         h0 = p["cell.h0"].unsqueeze(1).expand(-1, b, -1)
-        return _GRUSequence.apply(src, idx, h0, p["cell.rnn.weight_hh_l0"], p["cell.rnn.bias_hh_l0"])
+        return _GRUSequence.apply(src.reshape(-1, 4 * hid), idx, h0, m)
 
     def states(self, tokens: torch.Tensor) -> torch.Tensor:
         """All states ``[K, B, T, S]`` for token ids ``[K, B, T]`` (padding id 0 is a zero input)."""
