@@ -12,6 +12,7 @@ from innerworks.train._grouped import GroupedClassifier
 from innerworks.train.checkpoint import load_state
 from innerworks.train.ensemble import _Ensemble, can_share_ensemble, train_ensemble
 from innerworks.train.parallel import train_many
+from innerworks.train.tasks import get_task
 from innerworks.utils.io import read_json
 
 
@@ -55,6 +56,10 @@ def test_ensemble_is_deterministic_and_loads_like_a_run(tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a)
         run = load_run(tmp_path / "a" / name)
         assert run.recipe == recipes[name] and run.info["ensemble"]["size"] == 2
+        for split in ("train", "test"):  # the batched evaluation gives the task's metrics of the saved weights
+            alone = get_task("classification").evaluate(run.model, getattr(run.data, split), "cpu")
+            assert run.metrics[split]["accuracy"] == alone["accuracy"] and run.metrics[split]["n"] == alone["n"]
+            assert run.metrics[split]["loss"] == pytest.approx(alone["loss"], rel=1e-5)
         assert not (tmp_path / "a" / name / "checkpoint.safetensors").exists()
 
 

@@ -69,7 +69,7 @@ def _gru_renn(gate_bias: float) -> Step:
     return step
 
 
-_ONE, _MINUS_ONE, _HALF = torch.tensor(1.0), torch.tensor(-1.0), torch.tensor(0.5)
+_MINUS_ONE, _HALF = torch.tensor(-1.0), torch.tensor(0.5)
 
 
 class _GRUSequence(torch.autograd.Function):
@@ -109,7 +109,7 @@ class _GRUSequence(torch.autograd.Function):
             torch.baddbmm(u_ac, h_l[t], m_t, out=gh)
             torch.sigmoid(g_rz, out=rz_l[t])
             torch.addcmul(u_e, r_l[t], g_n, out=n_l[t]).sigmoid_()
-            torch.lerp(_MINUS_ONE, _ONE, n_l[t], out=n_l[t])
+            torch.add(_MINUS_ONE, n_l[t], alpha=2.0, out=n_l[t])
             torch.lerp(n_l[t], h_l[t], z_l[t], out=h_l[t + 1])
             if coef is not None:
                 torch.addcmul(_HALF, n_l[t], n_l[t], value=-0.5, out=coef[0, t])  # dn/dy = (1 - n²) / 2
