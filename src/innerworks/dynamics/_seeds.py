@@ -67,7 +67,8 @@ def seed_from_roots(map_fn: S.MapFn, jac_fn: S.MapFn, x: torch.Tensor, res: S.Ro
             break
         known = torch.cat([roots_h, roots_x], dim=1)
         r = S.levenberg_marquardt(map_fn, jac_fn, xs, hs, tol=tol, max_iter=max_iter, damping=damping,
-                                  known=known, known_tol=unique_tol, merge_tol=unique_tol)
+                                  known=known, known_tol=unique_tol, merge_tol=unique_tol,
+                                  **S.search_options(hs.shape[1]))
         counts["jacobians"] += r.jacobians
         counts["factorizations"] += r.factorizations
         conv = (r.status == S.CONVERGED).nonzero().squeeze(-1)

@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from innerworks.dynamics._dedupe import nearest
@@ -155,7 +156,7 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
                         newton_below: float = 1e-3, known: torch.Tensor | None = None, known_tol: float = 0.0,
                         chord_below: float = 0.25, line_search: tuple[float, ...] = LINE_SEARCH,
                         flat_window: int = 3, flat_decrease: float = 0.99, flat_gradient: float = 1e-2,
-                        merge_tol: float = 0.0) -> RootResult:
+                        merge_tol: float = 0.0, tail: int = 0) -> RootResult:
     """Per-point Newton / Levenberg–Marquardt on ``M(h) − h`` for one chunk.
 
     Newton points (``λ = 0``) step with ``δ = −J⁻¹ r`` from LU factors of ``J``. The factors are kept while they
@@ -176,84 +177,113 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
     below). ``known`` (``[K, S + I]`` rows ``[h, x]``): a point within ``known_tol`` of one of them stops with status
     STALLED (it is heading for a root that is already certified). ``merge_tol > 0``: a point that comes within
     ``merge_tol`` of a point of this chunk that has already converged stops and takes over that root (it could only
-    add a duplicate).
+    add a duplicate). ``tail > 0`` bounds the slow tail: once 90% of the rows have finished (at iteration t90), the
+    rows still running after ``max(tail, t90)`` more iterations stop as STALLED (they creep along a slow valley, where
+    each takes ~100 iterations for one more point of a continuum).
     """
-    # One function on purpose (162 lines): every stage of an iteration (directions, backtracking, damping, stall and
-    # merge tests, compaction, refactorisation) reads and writes the same per-point tensors (h, r, f, λ, status, the
-    # kept factors and their row index), and compaction re-indexes all of them at once; split apart, each stage would
-    # take a dozen of them as arguments. The stages are marked by comments below.
-    n = h.shape[0]
+    # One function on purpose: every stage of an iteration (directions, backtracking, damping, stall and merge tests,
+    # compaction, refactorisation) reads and writes the same per-point tensors, and compaction re-indexes all of them
+    # at once; split apart, each stage would take a dozen of them as arguments. The stages are marked by comments.
+    # The loop works on a compact copy of the active rows (``*_a``) and writes rows back only when they are dropped:
+    # on small states the cost is the number of tensor operations per iteration, not their size.
+    n, s = h.shape
     dev = h.device
-    h = h.clone()
-    r, f = _residual(map_fn, x, h)
+    out_h = h.clone()
+    r0, f0 = _residual(map_fn, x, out_h)
+    out_f = f0
     status = torch.zeros(n, dtype=torch.int8, device=dev)
-    status[~torch.isfinite(f)] = NONFINITE
-    status[f < tol] = CONVERGED
+    status[~torch.isfinite(f0)] = NONFINITE
+    status[f0 < tol] = CONVERGED
     iters = torch.zeros(n, dtype=torch.long, device=dev)
-    lam = torch.zeros(n, dtype=h.dtype, device=dev)
-    gratio = torch.ones(n, dtype=h.dtype, device=dev)  # ‖Jᵀr‖ / (‖J‖_F ‖r‖) at the last fresh Jacobian
-    # residuals of the last ``patience`` iterations (ring buffer; slot 0 holds the start, inf = not yet reached)
-    past = torch.full((n, patience), float("inf"), dtype=f.dtype, device=dev)
-    past[:, 0] = f
-    near_known = known is not None and known.shape[0] > 0
+    idx = (status == ACTIVE).nonzero().squeeze(-1)
+    counts = {"jacobians": 0, "factorizations": 0}
+    if idx.numel() == 0:
+        return RootResult(points=out_h, residuals=out_f, status=status, iterations=iters)
+    # one input for every row (the usual x*), and the known rows share it: distances on h alone, no [h, x] rows
+    known_rows = known if known is not None and known.shape[0] > 0 else None
+    const_x = x.shape[1] == 0 or bool((x == x[0]).all())
+    if const_x and known_rows is not None and x.shape[1]:
+        const_x = bool((known_rows[:, s:] == x[0]).all())
+    if known_rows is not None and const_x:
+        known_rows = known_rows[:, :s]
+
+    def key(hh: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
+        return hh if const_x else torch.cat([hh, xx], dim=1)
+
     follow = torch.full((n,), -1, dtype=torch.long, device=dev)  # merged into this finished point (merge_tol)
-    leaders = torch.zeros(0, dtype=torch.long, device=dev)
+    lead_ids = torch.zeros(0, dtype=torch.long, device=dev)
+    lead_keys = key(out_h[:0], x[:0])
     lam_newton = damping * newton_below
     alphas = torch.tensor(line_search, dtype=h.dtype, device=dev)
-    counts = {"jacobians": 0, "factorizations": 0}
+    one = torch.ones((), dtype=h.dtype, device=dev)
+    h_a, r_a, f_a, x_a = out_h[idx], r0[idx], f0[idx], x[idx]
+    a = idx.numel()
+    lam_a = torch.zeros(a, dtype=h.dtype, device=dev)
+    it_a = torch.zeros(a, dtype=torch.long, device=dev)
+    st_a = torch.zeros(a, dtype=torch.int8, device=dev)
+    # residuals of the last ``patience`` iterations (ring buffer; column 0 holds the start, inf = not yet reached)
+    past = torch.full((a, patience), float("inf"), dtype=h.dtype, device=dev)
+    past[:, 0] = f_a
+    t90 = 0  # iteration at which 90% of the rows had finished (``tail``)
+    n_lm = 0  # LM rows among the live ones (a Python count: the all-Newton iteration skips the LM branch)
 
-    def refresh(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """At ``h[rows]``: LU factors of J and pivots for Newton points, ``JᵀJ`` for LM points, and ``g = Jᵀr``."""
-        jac = _jac_g(jac_fn, x[rows], h[rows])
-        rr = r[rows]
+    def refresh(rows: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """At ``h_a[rows]`` (all rows: None): LU factors and pivots of J (Newton rows), ``JᵀJ`` (LM rows),
+        ``g = Jᵀr`` and ``‖Jᵀr‖ / (‖J‖_F ‖r‖)``."""
+        hh, xx, rr, lr = (h_a, x_a, r_a, lam_a) if rows is None else (h_a[rows], x_a[rows], r_a[rows], lam_a[rows])
+        jac = _jac_g(jac_fn, xx, hh)
         g = torch.bmm(jac.transpose(1, 2), rr.unsqueeze(-1)).squeeze(-1)
-        gratio[rows] = g.norm(dim=-1) / (jac.flatten(1).norm(dim=-1) * rr.norm(dim=-1)).clamp_min(1e-300)
-        # identity pivots on LM rows keep the all-rows triangular solve valid (its result there is discarded)
-        piv = torch.arange(1, jac.shape[1] + 1, dtype=torch.int32, device=dev).expand(jac.shape[:2]).clone()
-        counts["jacobians"] += rows.numel()
-        nw = lam[rows] == 0
-        if bool(nw.all()):
+        ratio = g.norm(dim=-1) / (jac.flatten(1).norm(dim=-1) * rr.norm(dim=-1)).clamp_min(1e-300)
+        counts["jacobians"] += hh.shape[0]
+        nw = lr == 0
+        n_nw = hh.shape[0] if n_lm == 0 else int(nw.sum())
+        if n_nw == hh.shape[0]:
             jac, piv, _ = torch.linalg.lu_factor_ex(jac)
         else:
+            # identity pivots on LM rows keep the all-rows triangular solve valid (its result there is discarded)
+            piv = torch.arange(1, s + 1, dtype=torch.int32, device=dev).expand(hh.shape[0], s).clone()
             lm = ~nw
             jl = jac[lm]
-            if bool(nw.any()):
+            if n_nw:
                 jac[nw], piv[nw], _ = torch.linalg.lu_factor_ex(jac[nw])
             jac[lm] = torch.bmm(jl.transpose(1, 2), jl)
-        counts["factorizations"] += int(nw.sum())
-        return jac, piv, g
+        counts["factorizations"] += n_nw
+        return jac, piv, g, ratio
 
-    idx = (status == ACTIVE).nonzero().squeeze(-1)
-    if idx.numel() == 0:
-        return RootResult(points=h, residuals=f, status=status, iterations=iters)
+    def write_back(rows: torch.Tensor) -> None:
+        ids = idx[rows]
+        out_h[ids], out_f[ids], status[ids], iters[ids] = h_a[rows], f_a[rows], st_a[rows], it_a[rows]
+
     with torch.no_grad():
-        # per active point: ``mat`` holds LU factors of J (Newton points) or JᵀJ (LM points), ``grad`` Jᵀr, and
-        # ``fresh`` says whether they were taken at the current h
-        mat, piv, grad = refresh(idx)
-        fresh = torch.ones(idx.numel(), dtype=torch.bool, device=dev)
-        # rows of finished points stay (masked by ``live``) until a quarter of the rows are dead: moving the
-        # [a, S, S] factors every iteration cost as much as factorising them
-        live = torch.ones(idx.numel(), dtype=torch.bool, device=dev)
-    for _ in range(max_iter):
-        if not bool(live.any()):
-            break
-        with torch.no_grad():
-            lam_a, r_a, f_a, h_a, x_a = lam[idx], r[idx], f[idx], h[idx], x[idx]
-            newton = lam_a == 0
-            # triangular solves on every row are cheaper than gathering the Newton rows; other rows are overwritten
-            delta, solved = _lu_directions(mat, piv, r_a)
-            lm = (~newton & live).nonzero().squeeze(-1)
-            if lm.numel():
-                delta[lm], solved[lm] = _lm_directions(mat[lm], grad[lm], lam_a[lm])
-            solved &= live
+        # per live row: ``mat`` holds LU factors of J (Newton rows) or JᵀJ (LM rows), ``grad`` Jᵀr, ``fresh`` says
+        # whether they were taken at the current h
+        mat, piv, grad, gratio = refresh(None)
+        fresh = torch.ones(a, dtype=torch.bool, device=dev)
+        # finished rows stay (masked by ``live``) until a quarter of the rows are dead: moving the [a, S, S] factors
+        # every iteration cost as much as factorising them
+        live = torch.ones(a, dtype=torch.bool, device=dev)
+        n_live = a
+        for t in range(1, max_iter + 1):
+            if n_live == 0:
+                break
+            # ---- directions: Newton from the kept factors (chord or fresh), LM on LM rows
+            delta = torch.linalg.lu_solve(mat, piv, -r_a.unsqueeze(-1)).squeeze(-1)
+            if n_lm:
+                newton = lam_a == 0
+                lm = (~newton & live).nonzero().squeeze(-1)
+                delta[lm] = _lm_directions(mat[lm], grad[lm], lam_a[lm])[0]
+                cand = fresh | ~newton
+            else:
+                newton, cand = None, fresh
+            solved = torch.isfinite(delta).all(dim=-1) & live
             delta = torch.where(solved.unsqueeze(-1), delta, torch.zeros_like(delta))
             h_try = h_a + delta
             r_try, f_try = _residual(map_fn, x_a, h_try)
-            # backtrack steps from fresh factors (Newton) and LM steps that missed the Armijo decrease: both directions
-            # descend q, and near a slow point the full step overshoots its minimum by orders of magnitude
-            ls = (fresh | ~newton) & solved & ~(f_try <= (1 - 1e-4) * f_a)
-            if alphas.numel() and bool(ls.any()):
-                li = ls.nonzero().squeeze(-1)
+            # ---- backtracking: steps from fresh factors (Newton) and LM steps that missed the Armijo decrease (both
+            # directions descend q; near a slow point the full step overshoots its minimum by orders of magnitude)
+            ls = cand & solved & ~(f_try <= (1 - 1e-4) * f_a)
+            li = ls.nonzero().squeeze(-1)
+            if li.numel() and alphas.numel():
                 m, k = li.numel(), alphas.numel()
                 hb = (h_a[li].unsqueeze(0) + alphas.view(k, 1, 1) * delta[li].unsqueeze(0)).reshape(k * m, -1)
                 rb, fb = _residual(map_fn, x_a[li].repeat(k, 1), hb)
@@ -263,59 +293,78 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
                 lb = li[better]
                 h_try[lb], r_try[lb], f_try[lb] = hb[sel], rb[sel], fb[sel]
             acc = solved & (f_try < f_a)
-            iters[idx] += live.long()
-            acc_idx = idx[acc]
-            h[acc_idx], r[acc_idx], f[acc_idx] = h_try[acc], r_try[acc], f_try[acc]
-            # what each point uses next: chord (keep the factors), fresh factors, or LM
-            need = newton & acc & ~(f_try <= chord_below * f_a)  # slow contraction: refactor at the new point
-            need |= newton & ~acc & ~fresh  # failed chord step: refactor here
-            need &= live
-            to_lm = newton & fresh & ~acc & live  # a Newton step from fresh factors failed even when backtracked
-            lam_a = torch.where(to_lm, torch.full_like(lam_a, damping), lam_a)
-            lm_acc = ~newton & acc
-            la = lam_a / 3.0
-            lam_a = torch.where(lm_acc, torch.where(la < lam_newton, torch.zeros_like(la), la), lam_a)
-            lam_a = torch.where(~newton & ~acc & live, (lam_a * 8.0).clamp_max(1e30), lam_a)
-            lam[idx] = lam_a
-            need |= to_lm | lm_acc
+            f_old = f_a
+            acc_c = acc.unsqueeze(-1)
+            h_a, r_a, f_a = torch.where(acc_c, h_try, h_a), torch.where(acc_c, r_try, r_a), torch.where(acc, f_try, f_a)
+            it_a += live.long()
+            # ---- what each row uses next: chord (keep the factors), fresh factors, or LM
+            need = (acc & ~(f_try <= chord_below * f_old)) | (~acc & ~fresh)  # slow contraction / failed chord step
+            to_lm = fresh & ~acc & live  # a Newton step from fresh factors failed even when backtracked
+            if newton is not None:
+                need &= newton
+                to_lm &= newton
+                lm_acc = ~newton & acc
+                la = lam_a / 3.0
+                lam_a = torch.where(lm_acc, torch.where(la < lam_newton, torch.zeros_like(la), la), lam_a)
+                lam_a = torch.where(~newton & ~acc & live, (lam_a * 8.0).clamp_max(1e30), lam_a)
+                need |= lm_acc
+            lam_a = torch.where(to_lm, damping * one, lam_a)
+            need |= to_lm
             fresh = fresh & ~acc
-            it = iters[idx]
-            slot = it % patience
-            f_now = f[idx]
-            stalled = ~(f_now < min_decrease * past[idx, slot])  # no 10% cut over the window (NaN-safe)
-            flat = ~(f_now < flat_decrease * past[idx, (it - flat_window) % patience])
-            stalled |= flat & (it >= flat_window) & (gratio[idx] < flat_gradient)
-            past[idx, slot] = f_now
-            if near_known:
-                key = torch.cat([h[idx], x[idx]], dim=1)
-                stalled |= nearest(key, known)[0] <= known_tol
-            st = status[idx]
-            st = torch.where(live & (f_now < tol), torch.full_like(st, CONVERGED), st)
-            st = torch.where((st == ACTIVE) & stalled, torch.full_like(st, STALLED), st)
-            if merge_tol > 0 and leaders.numel():
-                dist, near = nearest(torch.cat([h[idx], x[idx]], 1), torch.cat([h[leaders], x[leaders]], 1))
-                hit = (st == ACTIVE) & (dist <= merge_tol)
-                follow[idx[hit]] = leaders[near[hit]]
-                st = torch.where(hit, status[leaders[near]], st)
-            status[idx] = st
+            # ---- stopping: converged, stalled, near a known root, or merged into a finished row
+            slot = t % patience
+            stalled = ~(f_a < min_decrease * past[:, slot])  # no 10% cut over the window (NaN-safe)
+            if t >= flat_window:
+                flat = ~(f_a < flat_decrease * past[:, (t - flat_window) % patience])
+                stalled |= flat & (gratio < flat_gradient)
+            past[:, slot] = f_a
+            if known_rows is not None:
+                stalled |= nearest(key(h_a, x_a), known_rows)[0] <= known_tol
+            conv = live & (f_a < tol)
+            st_a = torch.where(conv, torch.full_like(st_a, CONVERGED), st_a)
+            st_a = torch.where((st_a == ACTIVE) & stalled & live, torch.full_like(st_a, STALLED), st_a)
+            if merge_tol > 0 and lead_ids.numel():
+                dist, near = nearest(key(h_a, x_a), lead_keys)
+                hit = (st_a == ACTIVE) & live & (dist <= merge_tol)
+                hi = hit.nonzero().squeeze(-1)
+                if hi.numel():
+                    follow[idx[hi]] = lead_ids[near[hi]]
+                    st_a[hi] = CONVERGED  # leaders are converged rows; the follower takes its leader's point below
             if merge_tol > 0:
-                leaders = torch.cat([leaders, idx[live & (st == CONVERGED) & (follow[idx] < 0)]])
-            live &= st == ACTIVE
+                new_lead = conv.nonzero().squeeze(-1)  # converged on their own (followers are not ``conv``)
+                if new_lead.numel():
+                    lead_ids = torch.cat([lead_ids, idx[new_lead]])
+                    lead_keys = torch.cat([lead_keys, key(h_a[new_lead], x_a[new_lead])])
+            live = live & (st_a == ACTIVE)
+            n_live = int(live.sum())
+            if n_lm or newton is None and bool(to_lm.any()):
+                n_lm = int((live & (lam_a != 0)).sum())
+            if tail and t90 == 0 and n_live <= 0.1 * a:
+                t90 = t
+            if t90 and n_live and t >= t90 + max(tail, t90):  # the slow tail: stop it
+                st_a = torch.where(live, torch.full_like(st_a, STALLED), st_a)
+                live = torch.zeros_like(live)
+                n_live = 0
             need &= live
-            if int(live.sum()) < 0.75 * live.numel():  # compact the active set (and its factors)
-                keep = live
-                idx, need, mat, piv, grad, fresh = idx[keep], need[keep], mat[keep], piv[keep], grad[keep], fresh[keep]
+            if n_live < 0.75 * live.numel():  # write back the finished rows, compact the active set (and factors)
+                write_back((~live).nonzero().squeeze(-1))
+                keep = live.nonzero().squeeze(-1)
+                idx, h_a, r_a, f_a, x_a, lam_a, it_a, st_a = (v[keep] for v in (idx, h_a, r_a, f_a, x_a, lam_a,
+                                                                                 it_a, st_a))
+                past, need, mat, piv, grad, gratio, fresh = (v[keep] for v in (past, need, mat, piv, grad, gratio,
+                                                                               fresh))
                 live = live[keep]
-            if bool(need.any()):
+            if n_live and bool(need.any()):
                 pos = need.nonzero().squeeze(-1)
-                mat[pos], piv[pos], grad[pos] = refresh(idx[pos])
+                mat[pos], piv[pos], grad[pos], gratio[pos] = refresh(pos)
                 fresh[pos] = True
-    status[status == ACTIVE] = MAXITER
+        st_a = torch.where(st_a == ACTIVE, torch.full_like(st_a, MAXITER), st_a)
+        write_back(torch.arange(idx.numel(), device=dev))
     fol = (follow >= 0).nonzero().squeeze(-1)
     if fol.numel():  # followers take their leader's final outcome (leaders never follow, so no chains)
         lead = follow[fol]
-        h[fol], f[fol], status[fol] = h[lead], f[lead], status[lead]
-    return RootResult(points=h, residuals=f, status=status, iterations=iters, **counts)
+        out_h[fol], out_f[fol], status[fol] = out_h[lead], out_f[lead], status[lead]
+    return RootResult(points=out_h, residuals=out_f, status=status, iterations=iters, **counts)
 
 
 def concat_results(parts: list[RootResult]) -> RootResult:
@@ -325,10 +374,26 @@ def concat_results(parts: list[RootResult]) -> RootResult:
                       jacobians=sum(p.jacobians for p in parts), factorizations=sum(p.factorizations for p in parts))
 
 
+CHORD_MIN_STATE = 64  # chord steps (reused LU factors) pay from this state size on: below it, refactoring is cheap
+TAIL = 10  # rows still running ``max(TAIL, t90)`` iterations after 90% of their chunk finished stop (slow valleys)
+
+
+def search_options(state_size: int) -> dict[str, float]:
+    """The :func:`levenberg_marquardt` settings of the fixed-point search for states of this size: on small states
+    every step takes fresh factors (chord steps would save little and cost iterations), and the slow tail is bounded.
+
+    >>> search_options(16), search_options(256)
+    ({'chord_below': 0.01, 'tail': 10}, {'chord_below': 0.25, 'tail': 10})
+    """
+    return {"chord_below": 0.25 if state_size >= CHORD_MIN_STATE else 0.01, "tail": TAIL}
+
+
 def _newton_with_rescue(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.Tensor, tol: float, max_iter: int,
                         damping: float, search_steps: int, search_lr: float, unique_tol: float = 0.0,
                         slow_tol: float = 0.0) -> RootResult:
-    res = levenberg_marquardt(map_fn, jac_fn, x, h, tol=tol, max_iter=max_iter, damping=damping, merge_tol=unique_tol)
+    fast = search_options(h.shape[1])
+    res = levenberg_marquardt(map_fn, jac_fn, x, h, tol=tol, max_iter=max_iter, damping=damping, merge_tol=unique_tol,
+                              **fast)
     # rescue every failure (out of iterations, or stalled above slow_tol) and, of the starts that stalled at slow
     # points, one per slow point (within unique_tol): a root may sit next to a slow point, but the starts that ended
     # at the same one would only repeat the same search
@@ -350,7 +415,8 @@ def _newton_with_rescue(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
             known = torch.cat([res.points[conv], x[conv]], dim=1)
         use_known = unique_tol > 0 and known.shape[0] > 0
         again = levenberg_marquardt(map_fn, jac_fn, x[fail], hs, tol=tol, max_iter=max_iter, damping=damping,
-                                    known=known if use_known else None, known_tol=unique_tol, merge_tol=unique_tol)
+                                    known=known if use_known else None, known_tol=unique_tol, merge_tol=unique_tol,
+                                    **fast)
         won = again.status == CONVERGED
         w = fail[won]
         res.points[w], res.residuals[w], res.status[w] = again.points[won], again.residuals[won], CONVERGED
@@ -400,18 +466,45 @@ def solve_roots(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h0: torch.Tensor,
 
 def greedy_unique(points: torch.Tensor, order_key: torch.Tensor, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Leader clustering: visit points by ascending ``order_key``; keep one unless it lies within ``tol`` (Euclidean)
-    of a kept point. Returns the kept indices and, for each, how many points it absorbed (itself included)."""
-    if points.shape[0] == 0:
-        empty = torch.zeros(0, dtype=torch.long, device=points.device)
+    of a kept point. Returns the kept indices and, for each, how many points it absorbed (itself included).
+
+    Rows that are exact copies (starts merged into a root carry its point) are grouped first, so the loop runs over
+    distinct rows only; the result is the same as visiting every row.
+
+    >>> pts = torch.tensor([[0.0], [5.0], [0.0], [0.5], [5.0]])
+    >>> keep, counts = greedy_unique(pts, torch.tensor([1.0, 0.0, 1.0, 2.0, 0.0]), tol=0.6)
+    >>> keep.tolist(), counts.tolist()
+    ([1, 0], [2, 3])
+    """
+    n = points.shape[0]
+    dev = points.device
+    if n == 0:
+        empty = torch.zeros(0, dtype=torch.long, device=dev)
         return empty, empty
     order = torch.argsort(order_key, stable=True)
-    remaining = order
+    rows, weight = order, None
+    if n > 1 and points.shape[1]:
+        # exact copies have equal projections; a projection shared by unequal rows fails the check below
+        proj = points @ torch.linspace(1.0, 2.0 ** 0.5, points.shape[1], dtype=points.dtype, device=dev)
+        _, inv = torch.unique(proj, return_inverse=True)
+        g = int(inv.max()) + 1
+        if g < n:
+            rank = torch.empty_like(order)
+            rank[order] = torch.arange(n, device=dev)
+            first = torch.full((g,), n, dtype=torch.long, device=dev).scatter_reduce_(0, inv, rank, reduce="amin")
+            rep = order[first]  # each group's first row in visiting order
+            if torch.equal(points, points[rep[inv]]):
+                by_visit = torch.argsort(first)
+                rows, weight = rep[by_visit], torch.bincount(inv, minlength=g)[by_visit]
+    pts = points[rows].detach().cpu().double().numpy()
+    w = np.ones(rows.numel(), dtype=np.int64) if weight is None else weight.cpu().numpy()
+    remaining = np.arange(rows.numel())
     kept, counts = [], []
-    while remaining.numel():
+    while remaining.size:
         lead = remaining[0]
-        d = (points[remaining] - points[lead]).norm(dim=-1)
-        close = d <= tol
+        close = np.sqrt(((pts[remaining] - pts[lead]) ** 2).sum(axis=1)) <= tol
         kept.append(lead)
-        counts.append(int(close.sum()))
+        counts.append(int(w[remaining[close]].sum()))
         remaining = remaining[~close]
-    return torch.stack(kept), torch.tensor(counts, dtype=torch.long, device=points.device)
+    return rows[torch.as_tensor(kept, dtype=torch.long, device=dev)], torch.tensor(counts, dtype=torch.long,
+                                                                                  device=dev)

@@ -2,7 +2,7 @@
 
 :func:`as_step` turns any recurrent thing into a :class:`Step`:
 
-- innerworks cells (``vanilla``, ``gru``, ``lstm``, ``ugrnn``) and models holding one (``RNNClassifier``);
+- innerworks cells (``vanilla``, ``gru``, ``lstm``, ``ugrnn``, ``gru_renn``) and models holding one (``RNNClassifier``);
 - PyTorch ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` (one layer, one direction) and ``nn.RNNCell`` / ``nn.GRUCell`` /
   ``nn.LSTMCell``. Their steps are rewritten from the weights with plain batched primitives, because the fused cell
   kernels have no ``torch.func.vmap`` batching rule (a Jacobian through ``nn.GRUCell`` falls back to a per-sample
@@ -44,6 +44,14 @@ StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # --------------------------------------------------------------------------------------------------------------------
 
 
+def _affine(x: torch.Tensor, w_ih: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor,
+            b: torch.Tensor) -> torch.Tensor:
+    """``x W_ihᵀ + h W_hhᵀ + b`` (two fused multiply-adds on the usual ``[B, ·]`` batches)."""
+    if x.dim() == 2 and h.dim() == 2:
+        return torch.addmm(torch.addmm(b, x, w_ih.T), h, w_hh.T)
+    return x @ w_ih.T + h @ w_hh.T + b
+
+
 class _CellMap(nn.Module):
     """A one-layer recurrent map stored as plain buffers ``w_ih [G*H, I]``, ``w_hh [G*H, H]``, ``b [G*H]``.
 
@@ -64,6 +72,8 @@ class _CellMap(nn.Module):
         self.register_buffer("w_hh", w_hh.detach().clone())
         self.register_buffer("b_ih", b_ih.detach().clone())
         self.register_buffer("b_hh", b_hh.detach().clone())
+        # both biases, where the cell adds them; summed in float64 (the map is cast to its working dtype after this)
+        self.register_buffer("b", b_ih.detach().double() + b_hh.detach().double())
         self.hidden_size = w_hh.shape[1]
         self.input_size = w_ih.shape[1]
 
@@ -87,7 +97,7 @@ class _VanillaMap(_CellMap):
         self.nonlinearity = nonlinearity
 
     def _pre(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        return x @ self.w_ih.T + self.b_ih + h @ self.w_hh.T + self.b_hh
+        return _affine(x, self.w_ih, h, self.w_hh, self.b)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         a = self._pre(x, h)
@@ -143,7 +153,7 @@ class _LSTMMap(_CellMap):
 
     def _parts(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
         hh, cc = h[..., : self.hidden_size], h[..., self.hidden_size:]
-        gates = x @ self.w_ih.T + self.b_ih + hh @ self.w_hh.T + self.b_hh
+        gates = _affine(x, self.w_ih, hh, self.w_hh, self.b)
         i, f, g, o = gates.chunk(4, dim=-1)
         i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
         c_next = f * cc + i * g
@@ -178,7 +188,7 @@ class _UGRNNMap(_CellMap):
         self.gate_bias = float(gate_bias)
 
     def _parts(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        g = x @ self.w_ih.T + self.b_ih + h @ self.w_hh.T + self.b_hh
+        g = _affine(x, self.w_ih, h, self.w_hh, self.b)
         u_pre, c_pre = g.chunk(2, dim=-1)
         return torch.sigmoid(u_pre + self.gate_bias), torch.tanh(c_pre)
 
@@ -191,6 +201,38 @@ class _UGRNNMap(_CellMap):
         w_u, w_c = self.w_hh.chunk(2, dim=0)
         jac = torch.mul(((h - c) * u * (1 - u)).unsqueeze(-1), w_u)
         jac.addcmul_(((1 - u) * (1 - c * c)).unsqueeze(-1), w_c)
+        jac.diagonal(dim1=-2, dim2=-1).add_(u)
+        return jac
+
+
+class _RennGRUMap(_UGRNNMap):
+    """renn GRU (blocks u, r, c): ``u = σ(A_u x + W_u h + b_u + gate_bias)``, ``r = σ(A_r x + W_r h + b_r)``,
+    ``c = tanh(A_c x + W_c (r ⊙ h) + b_c)``, ``h' = u h + (1 - u) c`` (the reset gate acts before ``W_c``)."""
+
+    kind = "gru_renn"
+    gates = 3
+
+    def _gates(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        gi = x @ self.w_ih.T + self.b
+        i_u, i_r, i_c = gi.chunk(3, dim=-1)
+        w_u, w_r, w_c = self.w_hh.chunk(3, dim=0)
+        u = torch.sigmoid(i_u + h @ w_u.T + self.gate_bias)
+        r = torch.sigmoid(i_r + h @ w_r.T)
+        c = torch.tanh(i_c + (r * h) @ w_c.T)
+        return u, r, c
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        u, _, c = self._gates(x, h)
+        return u * h + (1.0 - u) * c
+
+    def jacobian(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        u, r, c = self._gates(x, h)
+        w_u, w_r, w_c = self.w_hh.chunk(3, dim=0)
+        dc = ((1 - u) * (1 - c * c)).unsqueeze(-1)  # d h'/d (candidate pre-activation)
+        # d pre_c / d h = W_c diag(r) + W_c diag(h r (1 - r)) W_r: the second term is one [B·S, S] @ [S, S] product
+        jac = torch.matmul(w_c * (h * r * (1 - r)).unsqueeze(-2), w_r)
+        jac.add_(w_c * r.unsqueeze(-2)).mul_(dc)
+        jac.addcmul_(((h - c) * u * (1 - u)).unsqueeze(-1), w_u)
         jac.diagonal(dim1=-2, dim2=-1).add_(u)
         return jac
 
@@ -224,8 +266,9 @@ def _innerworks_cell_map(cell: nn.Module) -> _CellMap | None:
 
     if type(cell) in (C.VanillaCell, C.GRUCell, C.LSTMCell):
         return _torch_rnn_map(cell.rnn)
-    if type(cell) is C.UGRNNCell:
-        return _UGRNNMap(cell.weight_ih, cell.weight_hh, cell.bias, None, gate_bias=cell.gate_bias)
+    if type(cell) in (C.UGRNNCell, C.RennGRUCell):
+        cls = _UGRNNMap if type(cell) is C.UGRNNCell else _RennGRUMap
+        return cls(cell.weight_ih, cell.weight_hh, cell.bias, None, gate_bias=cell.gate_bias)
     return None
 
 
