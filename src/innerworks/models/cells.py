@@ -6,7 +6,9 @@ Each cell has two paths that share the same weights:
 - ``cell(x, h)``: one step written with plain batched primitives (matmul, sigmoid, tanh), safe under
   ``torch.func.vmap``/``jacrev`` (fused cell ops have no vmap batching rule and fall back to a slow loop).
 - ``cell.scan(xs, h0)``: a whole sequence, fast. GRU/LSTM/vanilla run the fused ``nn.GRU``/``nn.LSTM``/``nn.RNN``
-  kernels; UGRNN precomputes input projections for all steps and loops over time with one matmul per step.
+  kernels; UGRNN and renn's GRU precompute input projections for all steps and run the recurrence as one
+  autograd node with a hand-written backward (:mod:`innerworks.models._scan`), so training costs a few kernels per
+  step rather than an autograd graph per step.
 
 Equations (PyTorch conventions for the fused cells; UGRNN follows renn):
 
@@ -31,8 +33,10 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from innerworks.errors import InnerworksError
+from innerworks.models._scan import lstm_scan, renn_gru_scan, ugrnn_scan
 from innerworks.models.names import CellType
 
 CELL_TYPES: tuple[str, ...] = CellType.values()
@@ -194,39 +198,17 @@ class LSTMCell(_FusedCell):
 
     def scan(self, xs: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
         h = self.initial_state(xs.shape[0]) if h0 is None else h0
-        hh = h[..., : self.hidden_size].unsqueeze(0).contiguous()
-        cc = h[..., self.hidden_size:].unsqueeze(0).contiguous()
-        # nn.LSTM returns only h per step; c must be recomputed. We get c_t from the step equations using the
-        # fused h_{t-1}: one batched gate evaluation over all steps (no Python loop over time).
-        out_h, _ = self.rnn(xs, (hh, cc))
         w_ih, w_hh, b_ih, b_hh = self._weights()
-        h_prev = torch.cat([hh.transpose(0, 1), out_h[:, :-1]], dim=1)
-        gates = xs @ w_ih.T + b_ih + h_prev @ w_hh.T + b_hh
-        i, f, g, o = gates.chunk(4, dim=-1)
-        # c_t = f_t c_{t-1} + i_t g_t is a linear recurrence in c: solve it with a cumulative product/sum.
-        c = _linear_scan(torch.sigmoid(f), torch.sigmoid(i) * torch.tanh(g), cc.squeeze(0))
-        return torch.cat([out_h, c], dim=-1)
+        gi = F.linear(xs.transpose(0, 1), w_ih, b_ih + b_hh)  # time-major input projections, one matmul
+        return lstm_scan(gi, h, w_hh).transpose(0, 1)
 
     def hidden(self, states: torch.Tensor) -> torch.Tensor:
         return states[..., : self.hidden_size]
 
 
-def _linear_scan(a: torch.Tensor, b: torch.Tensor, c0: torch.Tensor) -> torch.Tensor:
-    """Solve ``c_t = a_t * c_{t-1} + b_t`` for all t (a, b: ``[B, T, H]``, c0: ``[B, H]``).
-
-    A sequential loop of elementwise ops: cheap next to the fused matmuls, and exact (no log-space tricks that
-    lose precision when gates are near 0).
-    """
-    out = []
-    c = c0
-    for t in range(a.shape[1]):
-        c = a[:, t] * c + b[:, t]
-        out.append(c)
-    return torch.stack(out, dim=1)
-
-
 class UGRNNCell(RecurrentCell):
-    """Update-gate RNN (renn): one gate, one candidate; no fused kernel, so ``scan`` precomputes input projections.
+    """Update-gate RNN (renn): one gate, one candidate; no fused kernel, so ``scan`` precomputes input projections
+    and runs :func:`~innerworks.models._scan.ugrnn_scan`.
 
     >>> UGRNNCell(2, 3).scan(torch.zeros(1, 4, 2)).shape
     torch.Size([1, 4, 3])
@@ -234,6 +216,7 @@ class UGRNNCell(RecurrentCell):
 
     kind = "ugrnn"
     gates = 2  # blocks of the stacked weights: update, candidate
+    _scan_fn = staticmethod(ugrnn_scan)
 
     def __init__(self, input_size: int, hidden_size: int, gate_bias: float = 0.0) -> None:
         super().__init__(input_size, hidden_size)
@@ -255,18 +238,15 @@ class UGRNNCell(RecurrentCell):
 
     def scan(self, xs: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
         h = self.initial_state(xs.shape[0]) if h0 is None else h0
-        gi = xs @ self.weight_ih.T + self.bias  # all input projections in one matmul
-        out = []
-        for t in range(xs.shape[1]):
-            h = self._update(gi[:, t], h)
-            out.append(h)
-        return torch.stack(out, dim=1)
+        gi = F.linear(xs.transpose(0, 1), self.weight_ih, self.bias)  # time-major input projections, one matmul
+        return self._scan_fn(gi, h, self.weight_hh, self.gate_bias).transpose(0, 1)
 
 
 class RennGRUCell(UGRNNCell):
     """The GRU of renn (the attention notes' author code): the reset gate scales the state *before* the recurrent
     matrix, ``c = tanh(W_c x + U_c (r ⊙ h) + b_c)``, where PyTorch's GRU computes ``tanh(W_n x + r ⊙ (U_n h + b))``;
-    ``h' = u ⊙ h + (1 − u) ⊙ c``. Fan-in normal weights, zero biases. No fused kernel (``scan`` steps in Python).
+    ``h' = u ⊙ h + (1 − u) ⊙ c``. Fan-in normal weights, zero biases. No fused kernel: ``scan`` runs
+    :func:`~innerworks.models._scan.renn_gru_scan`.
 
     >>> RennGRUCell(2, 3).scan(torch.zeros(1, 4, 2)).shape
     torch.Size([1, 4, 3])
@@ -274,6 +254,7 @@ class RennGRUCell(UGRNNCell):
 
     kind = "gru_renn"
     gates = 3  # update, reset, candidate
+    _scan_fn = staticmethod(renn_gru_scan)
 
     def _update(self, gi: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         i_u, i_r, i_c = gi.chunk(3, dim=-1)
