@@ -5,10 +5,11 @@ Each cell has two paths that share the same weights:
 
 - ``cell(x, h)``: one step written with plain batched primitives (matmul, sigmoid, tanh), safe under
   ``torch.func.vmap``/``jacrev`` (fused cell ops have no vmap batching rule and fall back to a slow loop).
-- ``cell.scan(xs, h0)``: a whole sequence, fast. GRU/LSTM/vanilla run the fused ``nn.GRU``/``nn.LSTM``/``nn.RNN``
-  kernels; UGRNN and renn's GRU precompute input projections for all steps and run the recurrence as one
-  autograd node with a hand-written backward (:mod:`innerworks.models._scan`), so training costs a few kernels per
-  step rather than an autograd graph per step.
+- ``cell.scan(xs, h0)``: a whole sequence, fast. GRU/vanilla run the fused ``nn.GRU``/``nn.RNN`` kernels. LSTM
+  (its weights live in an ``nn.LSTM``, whose kernel returns only h per step, not the c the flat state needs), UGRNN
+  and renn's GRU precompute the input projections of all steps in one matmul and run the recurrence as one autograd
+  node with a hand-written backward (:mod:`innerworks.models._scan`): a few kernels per step, no autograd graph per
+  step, and a per-token cost that does not grow with the sequence length.
 
 Equations (PyTorch conventions for the fused cells; UGRNN follows renn):
 
@@ -172,6 +173,9 @@ class GRUCell(_FusedCell):
 
 class LSTMCell(_FusedCell):
     """Long short-term memory with flat state ``[h; c]`` (gate order i, f, g, o; forget bias 1).
+
+    The weights are those of a one-layer ``nn.LSTM``; ``scan`` runs :func:`~innerworks.models._scan.lstm_scan`
+    (the fused kernel returns only h per step, and recovering c afterwards cost more than the whole recurrence).
 
     >>> LSTMCell(2, 3).state_size
     6
