@@ -57,7 +57,8 @@ def test_ensemble_is_deterministic_and_loads_like_a_run(tmp_path):
         run = load_run(tmp_path / "a" / name)
         assert run.recipe == recipes[name] and run.info["ensemble"]["size"] == 2
         for split in ("train", "test"):  # the batched evaluation gives the task's metrics of the saved weights
-            alone = get_task("classification").evaluate(run.model, getattr(run.data, split), "cpu")
+            with torch.no_grad():
+                alone = get_task("classification").evaluate(run.model, getattr(run.data, split), "cpu")
             assert run.metrics[split]["accuracy"] == alone["accuracy"] and run.metrics[split]["n"] == alone["n"]
             assert run.metrics[split]["loss"] == pytest.approx(alone["loss"], rel=1e-5)
         assert not (tmp_path / "a" / name / "checkpoint.safetensors").exists()

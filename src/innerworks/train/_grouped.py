@@ -98,12 +98,13 @@ class _GRUSequence(torch.autograd.Function):
         m_t = _t(m).contiguous()
         hs = src.new_empty(steps + 1, k, b, hid)
         hs[0] = h0
-        rz, n = src.new_empty(steps, k, b, 2 * hid), src.new_empty(steps, k, b, hid)
+        coef = src.new_empty(3, steps, k, b, hid) if any(ctx.needs_input_grad) else None
+        kept = steps if coef is not None else 1  # without a backward, one step's gates are scratch
+        rz, n = src.new_empty(kept, k, b, 2 * hid), src.new_empty(kept, k, b, hid)
         u, gh = src.new_empty(k, b, 4 * hid), src.new_empty(k, b, 3 * hid)
         u_ac, u_e, g_rz, g_n = u[..., : 3 * hid], u[..., 3 * hid:], gh[..., : 2 * hid], gh[..., 2 * hid:]
-        coef = src.new_empty(3, steps, k, b, hid) if any(ctx.needs_input_grad) else None
-        h_l, rz_l, n_l = hs.unbind(0), rz.unbind(0), n.unbind(0)
-        r_l, z_l = rz[..., :hid].unbind(0), rz[..., hid:].unbind(0)
+        h_l, rz_l, n_l = hs.unbind(0), rz.unbind(0) * (steps // kept), n.unbind(0) * (steps // kept)
+        r_l, z_l = rz[..., :hid].unbind(0) * (steps // kept), rz[..., hid:].unbind(0) * (steps // kept)
         for t in range(steps):
             torch.index_select(src, 0, idx[t], out=u.view(k * b, 4 * hid))
             torch.baddbmm(u_ac, h_l[t], m_t, out=gh)

@@ -166,7 +166,7 @@ class _Ensemble:
             g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
 
     @torch.no_grad()
-    def evaluate(self, split: str, chunk: int = 512) -> list[dict[str, float]]:
+    def evaluate(self, split: str, chunk: int = 256) -> list[dict[str, float]]:
         """Every member's metrics on its own ``split`` in one batched pass (the task's ``evaluate`` metrics).
 
         Members' splits may differ in size and width: short ones are padded with their first row, masked out.
