@@ -50,7 +50,7 @@ from innerworks.dynamics.orbits import (
     audit_attractors,
     find_periodic_orbits,
 )
-from innerworks.dynamics.slow_points import SlowPoints, aitken_q_tol, find_slow_points, mean_step_size
+from innerworks.dynamics.slow_points import SlowMethod, SlowPoints, aitken_q_tol, find_slow_points, mean_step_size
 from innerworks.dynamics.step import Step, as_step
 from innerworks.dynamics.task import FlipFlopModel, FlipFlopTask
 from innerworks.dynamics.wordcount import (
@@ -78,6 +78,7 @@ __all__ = [
     "PeriodicOrbits",
     "ReadoutGeometry",
     "RunAnalysis",
+    "SlowMethod",
     "SlowPoints",
     "Step",
     "WordCountPrediction",
