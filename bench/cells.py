@@ -1,8 +1,10 @@
 """Per-token training cost of every recurrent cell's ``scan``, against the fused ``nn.GRU`` of the same size.
 
 Run: ``OMP_NUM_THREADS=1 .venv/bin/python bench/cells.py [--hidden 64,256] [--lengths 100,1000] [--json PATH]``.
-What is timed: one training step's forward and backward through the cell directly, ``cell.scan(xs).sum()``
-with ``xs [B, T, input]`` requiring a gradient (as an embedding output does), on one thread. ``gru`` is
+What is timed: one training step's forward and backward, on one thread, either through the cell directly
+(default), ``cell.scan(xs).sum()`` with ``xs [B, T, input]`` requiring a gradient (as an embedding output does),
+or with ``--through classifier`` through an :class:`~innerworks.models.classifier.RNNClassifier` (embedding of
+``input`` dims, vocabulary 1000, 5 classes, cross-entropy at each document's last token, lengths T/2..T). ``gru`` is
 :class:`~innerworks.models.cells.GRUCell`, whose scan is the fused ``nn.GRU`` kernel: the baseline. The cells are
 timed interleaved (one step of each in turn, best of ``--repeats``), so every ratio compares figures taken under
 the same machine load. Target: ``ugrnn`` and ``gru_renn`` at most 2x the GRU's per-token cost.
@@ -19,8 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch.nn import functional as F
 
 from innerworks.models.cells import CELL_TYPES, RecurrentCell, make_cell
+from innerworks.models.classifier import RNNClassifier
 from innerworks.utils.provenance import cpu_name
 
 TARGET = 2.0
@@ -33,6 +37,20 @@ def train_step(cell: RecurrentCell, xs: torch.Tensor) -> Callable[[], None]:
         cell.zero_grad(set_to_none=True)
         xs.grad = None
         cell.scan(xs).sum().backward()
+    return run
+
+
+def classifier_step(kind: str, hidden: int, batch: int, length: int, input_size: int) -> Callable[[], None]:
+    """One forward + backward of an :class:`RNNClassifier`'s last-token cross-entropy on random documents."""
+    gen = torch.Generator().manual_seed(1)
+    model = RNNClassifier(vocab_size=1000, num_classes=5, cell=kind, hidden_size=hidden, embed_dim=input_size)
+    tokens = torch.randint(1, 1000, (batch, length), generator=gen)
+    lengths = torch.randint(max(1, length // 2), length + 1, (batch,), generator=gen)
+    labels = torch.randint(0, 5, (batch,), generator=gen)
+
+    def run() -> None:
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model.last_logits(model(tokens), lengths), labels).backward()
     return run
 
 
@@ -49,12 +67,15 @@ def interleaved_best(fns: dict[str, Callable[[], None]], repeats: int) -> dict[s
     return best
 
 
-def bench_config(kinds: list[str], hidden: int, length: int, batch: int, input_size: int,
-                 repeats: int) -> dict[str, float]:
+def bench_config(kinds: list[str], hidden: int, length: int, batch: int, input_size: int, repeats: int,
+                 through: str = "cell") -> dict[str, float]:
     """Seconds per token (one training step over ``batch * length`` tokens) of each cell kind."""
     torch.manual_seed(0)
-    xs = torch.randn(batch, length, input_size, requires_grad=True)
-    fns = {k: train_step(make_cell(k, input_size, hidden), xs) for k in kinds}
+    if through == "classifier":
+        fns = {k: classifier_step(k, hidden, batch, length, input_size) for k in kinds}
+    else:
+        xs = torch.randn(batch, length, input_size, requires_grad=True)
+        fns = {k: train_step(make_cell(k, input_size, hidden), xs) for k in kinds}
     best = interleaved_best(fns, repeats)
     return {k: t / (batch * length) for k, t in best.items()}
 
@@ -70,6 +91,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--input-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--through", choices=("cell", "classifier"), default="cell",
+                        help="time cell.scan directly or a whole RNNClassifier")
     parser.add_argument("--kinds", default=",".join(CELL_TYPES), help="cells to time (gru is always included)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
@@ -78,13 +101,15 @@ def main() -> None:
     load0 = os.getloadavg()
     print(f"machine: {platform.platform()} | {cpu_name()} | torch {torch.__version__} | "
           f"threads {torch.get_num_threads()} | load {'/'.join(f'{x:.2f}' for x in load0)}")
-    print(f"forward+backward of cell.scan(xs).sum(), batch {args.batch}, input {args.input_size}, "
+    what = "cell.scan(xs).sum()" if args.through == "cell" else "RNNClassifier last-token cross-entropy"
+    print(f"forward+backward of {what}, batch {args.batch}, input {args.input_size}, "
           f"best of {args.repeats} interleaved; us/token and ratio to the fused nn.GRU (gru) in the same run")
     print(f"{'hidden':>6} {'T':>5} " + " ".join(f"{k:>16}" for k in kinds))
     rows = []
     for hidden in args.hidden:
         for length in args.lengths:
-            per_token = bench_config(kinds, hidden, length, args.batch, args.input_size, args.repeats)
+            per_token = bench_config(kinds, hidden, length, args.batch, args.input_size, args.repeats,
+                                     args.through)
             base = per_token["gru"]
             cells = " ".join(f"{per_token[k] * 1e6:8.2f} ({per_token[k] / base:4.2f}x)" for k in kinds)
             print(f"{hidden:>6} {length:>5} {cells}")
@@ -98,7 +123,7 @@ def main() -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "machine": cpu_name(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "batch": args.batch, "input_size": args.input_size, "repeats": args.repeats,
+            "through": args.through, "batch": args.batch, "input_size": args.input_size, "repeats": args.repeats,
             "load_average": load0, "load_average_after": load1, "rows": rows}, indent=1) + "\n", encoding="utf-8")
         print(f"wrote {args.json}")
 

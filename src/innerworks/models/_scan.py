@@ -3,14 +3,16 @@
 Why: autograd through a Python loop over time records a dozen nodes per step, and the backward of each per-step
 slice ``a[:, t]`` of a ``[B, T, H]`` tensor materialises a zero-filled ``[B, T, H]`` gradient before summing:
 O(T²) memory traffic, so the cost per token grew with the document length. Here each recurrence is one
-``torch.autograd.Function``: the forward loops over time-major contiguous steps and saves the gates; the backward
-precomputes every elementwise coefficient for all steps at once, loops backwards with a few kernels per step (the
-recurrent matmuls), and forms the weight gradients with one matmul over all steps, as a fused kernel does.
+``torch.autograd.Function``: the forward loops over time-major contiguous steps, writing every result into a
+contiguous per-step slot, and saves the gates; the backward loops backwards with a few kernels per step (the
+recurrent matmul and a handful of elementwise products), computing its elementwise coefficients a time block at a
+time (:data:`BLOCK_ELEMENTS`) and the weight gradients with one matmul per block, as a fused kernel does.
 
-The equations are exactly the cells' (see :mod:`innerworks.models.cells`); inputs ``gi`` are the precomputed input
-projections ``W_ih x_t + b`` ``[B, T, G]``, outputs are the states ``[B, T, H]`` (not including ``h0``).
-Backward passes are once-differentiable (no double backward) and the functions are not ``torch.func``-transformable:
-the step ``cell(x, h)`` is the path for Jacobians.
+The equations are exactly the cells' (see :mod:`innerworks.models.cells`). Inputs ``gi`` are the precomputed,
+time-major input projections ``W_ih x_t + b`` ``[T, B, G]`` (``F.linear(xs.transpose(0, 1), ...)`` computes
+them in that layout); outputs are the contiguous states ``[B, T, state]`` (not including ``h0``), as every ``scan``
+returns. Backward passes are once-differentiable (no double backward) and the functions are not
+``torch.func``-transformable: the step ``cell(x, h)`` is the path for Jacobians.
 
 >>> import torch
 >>> gi = torch.zeros(3, 1, 2); w = torch.zeros(2, 1)  # T=3, B=1, H=1: u = 1/2, c = 0
@@ -34,6 +36,17 @@ BLOCK_ELEMENTS = 1 << 18
 """Elements per time block of the backward's temporaries (1 MiB in float32)."""
 
 
+def _batch_major(*parts: torch.Tensor) -> torch.Tensor:
+    """Time-major ``[T, B, ·]`` parts -> one contiguous batch-major ``[B, T, ·]`` tensor, as every scan returns."""
+    steps, batch = parts[0].shape[:2]
+    out = parts[0].new_empty(batch, steps, sum(p.shape[-1] for p in parts))
+    start = 0
+    for p in parts:
+        out[..., start: start + p.shape[-1]].copy_(p.transpose(0, 1))
+        start += p.shape[-1]
+    return out
+
+
 def _blocks(steps: int, step_numel: int) -> list[tuple[int, int]]:
     """Time blocks ``[t0, t1)``, last first, of about :data:`BLOCK_ELEMENTS` elements of a per-step tensor.
 
@@ -52,9 +65,8 @@ def _previous(states: torch.Tensor, h0: torch.Tensor, t0: int, t1: int) -> torch
 
 
 # ---- LSTM: [i, f, g, o] = [σ, σ, tanh, σ](gi + W_hh h), c' = f ⊙ c + i ⊙ g, h' = o ⊙ tanh(c'); state [h; c] ----------
-def _lstm_forward(gi: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor,
-                  save: bool) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
-    """``gi [T, B, 4H]``, flat ``h0 [B, 2H]`` -> states ``[T, B, 2H]``; when ``save``, also the sigmoid of every
+def _lstm_forward(gi: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor, save: bool) -> tuple[torch.Tensor, ...]:
+    """``gi [T, B, 4H]``, flat ``h0 [B, 2H]`` -> ``h``, ``c`` ``[T, B, H]``; when ``save``, also the sigmoid of every
     pre-activation ``[T, B, 4H]`` (its g block unused), ``g`` and ``tanh(c)``."""
     steps, batch, hid = gi.shape[0], h0.shape[0], h0.shape[-1] // 2
     w_t = w_hh.t()
@@ -69,22 +81,23 @@ def _lstm_forward(gi: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor,
         g = torch.tanh(pre[:, 2 * hid: 3 * hid], out=gs[t] if save else None)
         c = torch.addcmul(act[:, :hid] * g, act[:, hid: 2 * hid], c, out=cs[t])
         h = torch.mul(act[:, 3 * hid:], torch.tanh(c, out=tcs[t] if save else None), out=hs[t])
-    return torch.cat([hs, cs], dim=-1), sig, gs, tcs
+    return hs, cs, sig, gs, tcs
 
 
 class _LSTMScan(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, gi: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
         h0 = h0.contiguous()
-        out, sig, g, tc = _lstm_forward(gi, h0, w_hh, save=True)
-        ctx.save_for_backward(out, sig, g, tc, h0, w_hh)
-        return out
+        hs, cs, sig, g, tc = _lstm_forward(gi, h0, w_hh, save=True)
+        ctx.save_for_backward(torch.cat([hs, cs], dim=-1), sig, g, tc, h0, w_hh)
+        return _batch_major(hs, cs)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, dout: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out, sig, g_all, tc_all, h0, w_hh = ctx.saved_tensors
         steps, batch, hid = tc_all.shape
+        dout = dout.transpose(0, 1)
         dh_out, dc_out = dout[..., :hid], dout[..., hid:]
         dg = torch.empty_like(sig)  # d gi = d pre-activations [i, f, g, o]
         d_w = torch.zeros_like(w_hh)
@@ -111,15 +124,15 @@ class _LSTMScan(torch.autograd.Function):
 
 
 def lstm_scan(gi: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
-    """LSTM states ``[T, B, 2H]`` (flat ``[h; c]``) from ``gi [T, B, 4H]`` (``W_ih x_t`` plus both biases).
+    """LSTM states ``[B, T, 2H]`` (flat ``[h; c]``) from time-major ``gi [T, B, 4H]`` (``W_ih x_t`` + both biases).
 
     >>> gi = torch.zeros(2, 1, 4); gi[..., 2] = 100.0  # g = tanh(100) = 1, i = f = o = 1/2
-    >>> [round(v, 4) for v in lstm_scan(gi, torch.zeros(1, 2), torch.zeros(4, 1))[:, 0, 1].tolist()]  # c
+    >>> [round(v, 4) for v in lstm_scan(gi, torch.zeros(1, 2), torch.zeros(4, 1))[0, :, 1].tolist()]  # c
     [0.5, 0.75]
     """
     if _needs_graph(gi, h0, w_hh):
         return _LSTMScan.apply(gi, h0, w_hh)
-    return _lstm_forward(gi, h0.contiguous(), w_hh, save=False)[0]
+    return _batch_major(*_lstm_forward(gi, h0.contiguous(), w_hh, save=False)[:2])
 
 
 # ---- UGRNN: u = σ(g_u + gate_bias), c = tanh(g_c), h' = u ⊙ h + (1 − u) ⊙ c, g = gi + W_hh h -------------------------
@@ -148,13 +161,14 @@ class _UGRNNScan(torch.autograd.Function):
         h0 = h0.contiguous()
         hs, u, c = _ugrnn_forward(gi, h0, w_hh, gate_bias, save=True)
         ctx.save_for_backward(hs, u, c, h0, w_hh)
-        return hs
+        return _batch_major(hs)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, dout: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         hs, u_all, c_all, h0, w_hh = ctx.saved_tensors
         steps, batch, hid = hs.shape
+        dout = dout.transpose(0, 1)
         dg = hs.new_empty(steps, batch, 2 * hid)  # d gi
         d_w = torch.zeros_like(w_hh)
         spread = torch.empty_like(dg[0])
@@ -172,15 +186,15 @@ class _UGRNNScan(torch.autograd.Function):
 
 
 def ugrnn_scan(gi: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor, gate_bias: float) -> torch.Tensor:
-    """UGRNN states ``[T, B, H]`` from input projections ``gi [T, B, 2H]`` (update block, then candidate).
+    """UGRNN states ``[B, T, H]`` from time-major input projections ``gi [T, B, 2H]`` (update, then candidate).
 
     >>> gi = torch.zeros(2, 1, 4); w = torch.zeros(4, 2)
-    >>> ugrnn_scan(gi, torch.ones(1, 2), w, 0.0)[:, 0, 0].tolist()  # u = 1/2, c = 0: halves each step
+    >>> ugrnn_scan(gi, torch.ones(1, 2), w, 0.0)[0, :, 0].tolist()  # u = 1/2, c = 0: halves each step
     [0.5, 0.25]
     """
     if _needs_graph(gi, h0, w_hh):
         return _UGRNNScan.apply(gi, h0, w_hh, float(gate_bias))
-    return _ugrnn_forward(gi, h0.contiguous(), w_hh, gate_bias, save=False)[0]
+    return _batch_major(_ugrnn_forward(gi, h0.contiguous(), w_hh, gate_bias, save=False)[0])
 
 
 # ---- renn's GRU: u, r = σ(g_{u,r}), c = tanh(gi_c + W_c (r ⊙ h)), h' = u ⊙ h + (1 − u) ⊙ c --------------------------
@@ -214,13 +228,14 @@ class _RennGRUScan(torch.autograd.Function):
         h0 = h0.contiguous()
         hs, ur, rh, c = _renn_gru_forward(gi, h0, w_hh, gate_bias, save=True)
         ctx.save_for_backward(hs, ur, rh, c, h0, w_hh)
-        return hs
+        return _batch_major(hs)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, dout: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         hs, ur_all, rh, c_all, h0, w_hh = ctx.saved_tensors
         steps, batch, hid = hs.shape
+        dout = dout.transpose(0, 1)
         w_ur, w_c = w_hh[: 2 * hid], w_hh[2 * hid:]
         dg = hs.new_empty(steps, batch, 3 * hid)  # d gi: [u, r, c] blocks
         d_w = torch.zeros_like(w_hh)
@@ -245,15 +260,15 @@ class _RennGRUScan(torch.autograd.Function):
 
 
 def renn_gru_scan(gi: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor, gate_bias: float) -> torch.Tensor:
-    """renn-form GRU states ``[T, B, H]`` from input projections ``gi [T, B, 3H]`` (update, reset, candidate).
+    """renn-form GRU states ``[B, T, H]`` from time-major projections ``gi [T, B, 3H]`` (update, reset, candidate).
 
     >>> gi = torch.zeros(2, 1, 6); w = torch.zeros(6, 2)
-    >>> renn_gru_scan(gi, torch.ones(1, 2), w, 0.0)[:, 0, 0].tolist()  # u = 1/2, c = 0: halves each step
+    >>> renn_gru_scan(gi, torch.ones(1, 2), w, 0.0)[0, :, 0].tolist()  # u = 1/2, c = 0: halves each step
     [0.5, 0.25]
     """
     if _needs_graph(gi, h0, w_hh):
         return _RennGRUScan.apply(gi, h0, w_hh, float(gate_bias))
-    return _renn_gru_forward(gi, h0.contiguous(), w_hh, gate_bias, save=False)[0]
+    return _batch_major(_renn_gru_forward(gi, h0.contiguous(), w_hh, gate_bias, save=False)[0])
 
 
 __all__ = ["lstm_scan", "renn_gru_scan", "ugrnn_scan"]

@@ -204,7 +204,7 @@ class LSTMCell(_FusedCell):
         h = self.initial_state(xs.shape[0]) if h0 is None else h0
         w_ih, w_hh, b_ih, b_hh = self._weights()
         gi = F.linear(xs.transpose(0, 1), w_ih, b_ih + b_hh)  # time-major input projections, one matmul
-        return lstm_scan(gi, h, w_hh).transpose(0, 1)
+        return lstm_scan(gi, h, w_hh)
 
     def hidden(self, states: torch.Tensor) -> torch.Tensor:
         return states[..., : self.hidden_size]
@@ -243,7 +243,7 @@ class UGRNNCell(RecurrentCell):
     def scan(self, xs: torch.Tensor, h0: torch.Tensor | None = None) -> torch.Tensor:
         h = self.initial_state(xs.shape[0]) if h0 is None else h0
         gi = F.linear(xs.transpose(0, 1), self.weight_ih, self.bias)  # time-major input projections, one matmul
-        return self._scan_fn(gi, h, self.weight_hh, self.gate_bias).transpose(0, 1)
+        return self._scan_fn(gi, h, self.weight_hh, self.gate_bias)
 
 
 class RennGRUCell(UGRNNCell):
