@@ -10,9 +10,10 @@ time (:data:`BLOCK_ELEMENTS`) and the weight gradients with one matmul per block
 
 The equations are exactly the cells' (see :mod:`innerworks.models.cells`). Inputs ``gi`` are the precomputed,
 time-major input projections ``W_ih x_t + b`` ``[T, B, G]`` (``F.linear(xs.transpose(0, 1), ...)`` computes
-them in that layout); outputs are the contiguous states ``[B, T, state]`` (not including ``h0``), as every ``scan``
-returns. Backward passes are once-differentiable (no double backward) and the functions are not
-``torch.func``-transformable: the step ``cell(x, h)`` is the path for Jacobians.
+them in that layout); outputs are the states ``[B, T, state]`` (not including ``h0``), a transposed view of
+time-major memory, as ``nn.GRU(batch_first=True)`` returns them. Backward passes are once-differentiable (no
+double backward) and the functions are not ``torch.func``-transformable: the step ``cell(x, h)`` is the path for
+Jacobians.
 
 >>> import torch
 >>> gi = torch.zeros(3, 1, 2); w = torch.zeros(2, 1)  # T=3, B=1, H=1: u = 1/2, c = 0
@@ -37,14 +38,8 @@ BLOCK_ELEMENTS = 1 << 18
 
 
 def _batch_major(*parts: torch.Tensor) -> torch.Tensor:
-    """Time-major ``[T, B, ·]`` parts -> one contiguous batch-major ``[B, T, ·]`` tensor, as every scan returns."""
-    steps, batch = parts[0].shape[:2]
-    out = parts[0].new_empty(batch, steps, sum(p.shape[-1] for p in parts))
-    start = 0
-    for p in parts:
-        out[..., start: start + p.shape[-1]].copy_(p.transpose(0, 1))
-        start += p.shape[-1]
-    return out
+    """Time-major ``[T, B, ·]`` parts -> one ``[B, T, ·]`` tensor: a transposed view, as ``nn.GRU`` returns too."""
+    return (parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)).transpose(0, 1)
 
 
 def _blocks(steps: int, step_numel: int) -> list[tuple[int, int]]:
@@ -89,8 +84,9 @@ class _LSTMScan(torch.autograd.Function):
     def forward(ctx: Any, gi: torch.Tensor, h0: torch.Tensor, w_hh: torch.Tensor) -> torch.Tensor:
         h0 = h0.contiguous()
         hs, cs, sig, g, tc = _lstm_forward(gi, h0, w_hh, save=True)
-        ctx.save_for_backward(torch.cat([hs, cs], dim=-1), sig, g, tc, h0, w_hh)
-        return _batch_major(hs, cs)
+        out = torch.cat([hs, cs], dim=-1)
+        ctx.save_for_backward(out, sig, g, tc, h0, w_hh)
+        return _batch_major(out)
 
     @staticmethod
     @once_differentiable
