@@ -13,7 +13,8 @@ Two phases, both per point (never a batch mean):
    stalled below it (a root may sit next to a slow point; the other starts that ended there would repeat the same
    search) restart from their original state with ``search_steps`` Adam steps on their own
    ``q = ½‖M(h) − h‖²`` (the loss is the SUM of the per-point q, so every point gets exactly its own gradient; Adam's
-   update is per coordinate), then phase 1 again.
+   update is per coordinate), then phase 1 again. At most ``max(32, starts / 16)`` of them, evenly spread, so that a
+   network where most starts end in slow valleys (a trained classifier) does not pay the search twice.
 
 The two searches have opposite biases, so ``mode`` chooses. ``"newton"`` (Newton first, Adam only to rescue) keeps
 each start near the root its linearisation points to: from visited states it finds the stable points (the memories)
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -156,7 +158,9 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
                         newton_below: float = 1e-3, known: torch.Tensor | None = None, known_tol: float = 0.0,
                         chord_below: float = 0.25, line_search: tuple[float, ...] = LINE_SEARCH,
                         flat_window: int = 3, flat_decrease: float = 0.99, flat_gradient: float = 1e-2,
-                        merge_tol: float = 0.0, tail: int = 0) -> RootResult:
+                        merge_tol: float = 0.0, tail: int = 0,
+                        factor_dtype: torch.dtype | None = None, capture: float = 0.0,
+                        capture_radius: float = float("inf")) -> RootResult:
     """Per-point Newton / Levenberg–Marquardt on ``M(h) − h`` for one chunk.
 
     Newton points (``λ = 0``) step with ``δ = −J⁻¹ r`` from LU factors of ``J``. The factors are kept while they
@@ -179,7 +183,10 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
     ``merge_tol`` of a point of this chunk that has already converged stops and takes over that root (it could only
     add a duplicate). ``tail > 0`` bounds the slow tail: once 90% of the rows have finished (at iteration t90), the
     rows still running after ``max(tail, t90)`` more iterations stop as STALLED (they creep along a slow valley, where
-    each takes ~100 iterations for one more point of a continuum).
+    each takes ~100 iterations for one more point of a continuum). ``factor_dtype`` (e.g. float32 under a float64
+    search) is the dtype of the factorisations only: residuals, acceptance and the certificate stay in the working
+    dtype, so a less precise direction costs at most an extra iteration (on large states float32 factorisations take
+    about half the time).
     """
     # One function on purpose: every stage of an iteration (directions, backtracking, damping, stall and merge tests,
     # compaction, refactorisation) reads and writes the same per-point tensors, and compaction re-indexes all of them
@@ -214,6 +221,7 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
     lead_ids = torch.zeros(0, dtype=torch.long, device=dev)
     lead_keys = key(out_h[:0], x[:0])
     lam_newton = damping * newton_below
+    fdt = h.dtype if factor_dtype is None else factor_dtype
     alphas = torch.tensor(line_search, dtype=h.dtype, device=dev)
     one = torch.ones((), dtype=h.dtype, device=dev)
     h_a, r_a, f_a, x_a = out_h[idx], r0[idx], f0[idx], x[idx]
@@ -234,6 +242,7 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
         jac = _jac_g(jac_fn, xx, hh)
         g = torch.bmm(jac.transpose(1, 2), rr.unsqueeze(-1)).squeeze(-1)
         ratio = g.norm(dim=-1) / (jac.flatten(1).norm(dim=-1) * rr.norm(dim=-1)).clamp_min(1e-300)
+        jac = jac.to(fdt)
         counts["jacobians"] += hh.shape[0]
         nw = lr == 0
         n_nw = hh.shape[0] if n_lm == 0 else int(nw.sum())
@@ -249,6 +258,24 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
             jac[lm] = torch.bmm(jl.transpose(1, 2), jl)
         counts["factorizations"] += n_nw
         return jac, piv, g, ratio
+
+    lead_lu = torch.zeros(0, s, s, dtype=fdt, device=dev)
+    lead_piv = torch.zeros(0, s, dtype=torch.int32, device=dev)
+
+    def captured(dist: torch.Tensor, near: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
+        """Rows (of ``cand``) that one chord step with their nearest root's own factors brings ``capture`` times
+        closer to it, with ``capture`` times the residual: they are in that root's basin and would only find it."""
+        out = torch.zeros_like(cand)
+        ci = cand.nonzero().squeeze(-1)
+        if ci.numel() == 0:
+            return out
+        ln = near[ci]
+        step_c = torch.linalg.lu_solve(lead_lu[ln], lead_piv[ln], -r_a[ci].to(fdt).unsqueeze(-1))
+        hc = h_a[ci] + step_c.squeeze(-1).to(h.dtype)
+        fc = _residual(map_fn, x_a[ci], hc)[1]
+        ok = ((hc - lead_keys[ln]).norm(dim=-1) <= capture * dist[ci]) & (fc <= capture * f_a[ci])
+        out[ci[ok]] = True
+        return out
 
     def write_back(rows: torch.Tensor) -> None:
         ids = idx[rows]
@@ -267,11 +294,11 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
             if n_live == 0:
                 break
             # ---- directions: Newton from the kept factors (chord or fresh), LM on LM rows
-            delta = torch.linalg.lu_solve(mat, piv, -r_a.unsqueeze(-1)).squeeze(-1)
+            delta = torch.linalg.lu_solve(mat, piv, -r_a.to(fdt).unsqueeze(-1)).squeeze(-1).to(h.dtype)
             if n_lm:
                 newton = lam_a == 0
                 lm = (~newton & live).nonzero().squeeze(-1)
-                delta[lm] = _lm_directions(mat[lm], grad[lm], lam_a[lm])[0]
+                delta[lm] = _lm_directions(mat[lm], grad[lm].to(fdt), lam_a[lm].to(fdt))[0].to(h.dtype)
                 cand = fresh | ~newton
             else:
                 newton, cand = None, fresh
@@ -326,6 +353,8 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
             if merge_tol > 0 and lead_ids.numel():
                 dist, near = nearest(key(h_a, x_a), lead_keys)
                 hit = (st_a == ACTIVE) & live & (dist <= merge_tol)
+                if capture > 0 and const_x:
+                    hit |= captured(dist, near, (st_a == ACTIVE) & live & ~hit & (dist <= capture_radius))
                 hi = hit.nonzero().squeeze(-1)
                 if hi.numel():
                     follow[idx[hi]] = lead_ids[near[hi]]
@@ -335,6 +364,11 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
                 if new_lead.numel():
                     lead_ids = torch.cat([lead_ids, idx[new_lead]])
                     lead_keys = torch.cat([lead_keys, key(h_a[new_lead], x_a[new_lead])])
+                    if capture > 0 and const_x:  # the roots' own factors, for the capture test
+                        lu, lp, _ = torch.linalg.lu_factor_ex(_jac_g(jac_fn, x_a[new_lead], h_a[new_lead]).to(fdt))
+                        lead_lu, lead_piv = torch.cat([lead_lu, lu]), torch.cat([lead_piv, lp])
+                        counts["jacobians"] += new_lead.numel()
+                        counts["factorizations"] += new_lead.numel()
             live = live & (st_a == ACTIVE)
             n_live = int(live.sum())
             if n_lm or newton is None and bool(to_lm.any()):
@@ -375,17 +409,25 @@ def concat_results(parts: list[RootResult]) -> RootResult:
 
 
 CHORD_MIN_STATE = 64  # chord steps (reused LU factors) pay from this state size on: below it, refactoring is cheap
+MIN_DECREASE = 0.5  # a row stalls unless it halves its residual every ``patience`` iterations (Newton does far better)
+CAPTURE = 0.1  # a row stops once its nearest root's chord step cuts its distance and residual tenfold
+RESCUE_MIN, RESCUE_SHARE = 32, 16  # the rescue retries at most max(32, starts / 16) starts of a chunk
 TAIL = 10  # rows still running ``max(TAIL, t90)`` iterations after 90% of their chunk finished stop (slow valleys)
 
 
-def search_options(state_size: int) -> dict[str, float]:
+def search_options(state_size: int) -> dict[str, Any]:
     """The :func:`levenberg_marquardt` settings of the fixed-point search for states of this size: on small states
-    every step takes fresh factors (chord steps would save little and cost iterations), and the slow tail is bounded.
+    every step takes fresh factors (chord steps would save little and cost iterations); on large ones the factors are
+    float32 (half the time; the search and its certificate stay float64). The slow tail is bounded.
 
-    >>> search_options(16), search_options(256)
-    ({'chord_below': 0.01, 'tail': 10}, {'chord_below': 0.25, 'tail': 10})
+    >>> search_options(16)
+    {'chord_below': 0.01, 'tail': 10, 'min_decrease': 0.5, 'factor_dtype': None, 'capture': 0.1}
+    >>> search_options(256)["factor_dtype"]
+    torch.float32
     """
-    return {"chord_below": 0.25 if state_size >= CHORD_MIN_STATE else 0.01, "tail": TAIL}
+    large = state_size >= CHORD_MIN_STATE
+    return {"chord_below": 0.25 if large else 0.01, "tail": TAIL, "min_decrease": MIN_DECREASE,
+            "factor_dtype": torch.float32 if large else None, "capture": CAPTURE}
 
 
 def _newton_with_rescue(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.Tensor, tol: float, max_iter: int,
@@ -406,6 +448,9 @@ def _newton_with_rescue(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
         lead = greedy_unique(key, res.residuals[slow_idx], max(unique_tol, 1e-12))[0]
         fail[slow_idx[lead]] = True
     fail = fail.nonzero().squeeze(-1)
+    cap = max(RESCUE_MIN, h.shape[0] // RESCUE_SHARE)
+    if fail.numel() > cap:  # an evenly spread subset: a root missed by many starts is still retried
+        fail = fail[torch.linspace(0, fail.numel() - 1, cap, device=fail.device).round().long()]
     if search_steps > 0 and fail.numel():
         hs = adam_search(map_fn, x[fail], h[fail], search_steps, search_lr, tol)
         conv = (res.status == CONVERGED).nonzero().squeeze(-1)
