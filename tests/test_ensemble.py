@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from innerworks.models.classifier import RNNClassifier
-from innerworks.train import load_run, parse_recipe, train
+from innerworks.train import load_run, loop, parse_recipe, train
 from innerworks.train._grouped import GroupedClassifier
 from innerworks.train.checkpoint import load_state
 from innerworks.train.ensemble import _Ensemble, can_share_ensemble, train_ensemble
@@ -123,3 +123,24 @@ def test_grouped_gru_matches_standalone_gradients(vocab):
         RNNClassifier.last_logits(model(tokens[k]), lengths[k]).square().sum().backward()
         for (name, param), stacked in zip(model.named_parameters(), grouped.params, strict=True):
             torch.testing.assert_close(stacked.grad[k], param.grad, atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_clip_and_adam_act_per_member(tmp_path):
+    sessions = [loop._start_session(_recipe(i), tmp_path / f"m{i}", torch.device("cpu")) for i in range(2)]
+    ens = _Ensemble(sessions, [torch.get_rng_state()] * 2, torch.device("cpu"))
+    torch.manual_seed(1)
+    grads = [torch.randn_like(p) * torch.tensor([30.0, 0.01]).view(-1, *[1] * (p.dim() - 1))  # clipped / not
+             for p in ens.model.params]
+    for p, g in zip(ens.model.params, grads, strict=True):
+        p.grad = g.clone()
+    ens._clip(1.0)
+    ens.opt.step()
+    for k, s in enumerate(sessions):
+        params = list(s.model.parameters())
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g[k].clone()
+        norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+        assert (norm > 1.0) == (k == 0)
+        s.opt.step()
+        for p, stacked in zip(params, ens.model.params, strict=True):
+            torch.testing.assert_close(stacked.detach()[k], p.detach(), atol=1e-6, rtol=1e-6)

@@ -7,9 +7,10 @@ an interrupted one continues from its checkpoint), with ``threads`` torch thread
 
 With ``ensembles=True``, runs that can stack (:func:`innerworks.train.ensemble.can_share_ensemble`: same
 classification model and training settings, other seeds or datasets) train as ensembles instead, one batched model
-per worker (:func:`innerworks.train.ensemble.train_ensemble`). That is opt-in: on a 2-core CPU it measured no faster
-than one process per run (``bench/ensemble.py``), and an ensemble member agrees with its standalone run only to
-float rounding, so by default every run trains on its own and ``--jobs`` gives the sequential result bit for bit.
+per worker (:func:`innerworks.train.ensemble.train_ensemble`). That is opt-in: on a 2-core CPU, 8 ``quick`` runs
+train ~1.6x faster that way (``bench/ensemble.py``), but an ensemble member agrees with its standalone run only to
+float rounding (its final accuracy moves as much as after a 1-ulp change of the initial weights), so by default
+every run trains on its own and ``--jobs`` gives the sequential result bit for bit.
 
 >>> from innerworks.train import load_recipe
 >>> r = load_recipe("quick").model_copy(update={"train": load_recipe("quick").train.model_copy(update={"steps": 2})})
