@@ -71,8 +71,7 @@ class RootResult:
 def _residual(map_fn: MapFn, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     with torch.no_grad():
         r = map_fn(x, h) - h
-    f = r.norm(dim=-1)
-    return r, torch.where(torch.isfinite(f), f, torch.full_like(f, float("inf")))
+    return r, torch.nan_to_num(r.norm(dim=-1), nan=float("inf"), posinf=float("inf"))  # non-finite: inf
 
 
 def adam_search(map_fn: MapFn, x: torch.Tensor, h: torch.Tensor, steps: int, lr: float, tol: float) -> torch.Tensor:
@@ -159,8 +158,7 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
                         chord_below: float = 0.25, line_search: tuple[float, ...] = LINE_SEARCH,
                         flat_window: int = 3, flat_decrease: float = 0.99, flat_gradient: float = 1e-2,
                         merge_tol: float = 0.0, tail: int = 0,
-                        factor_dtype: torch.dtype | None = None, capture: float = 0.0,
-                        capture_radius: float = float("inf")) -> RootResult:
+                        factor_dtype: torch.dtype | None = None) -> RootResult:
     """Per-point Newton / Levenberg–Marquardt on ``M(h) − h`` for one chunk.
 
     Newton points (``λ = 0``) step with ``δ = −J⁻¹ r`` from LU factors of ``J``. The factors are kept while they
@@ -240,7 +238,8 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
         ``g = Jᵀr`` and ``‖Jᵀr‖ / (‖J‖_F ‖r‖)``."""
         hh, xx, rr, lr = (h_a, x_a, r_a, lam_a) if rows is None else (h_a[rows], x_a[rows], r_a[rows], lam_a[rows])
         jac = _jac_g(jac_fn, xx, hh)
-        g = torch.bmm(jac.transpose(1, 2), rr.unsqueeze(-1)).squeeze(-1)
+        # Jᵀr: on small states a broadcast product beats bmm's per-matrix overhead
+        g = (jac * rr.unsqueeze(-1)).sum(1) if s <= 32 else torch.bmm(jac.transpose(1, 2), rr.unsqueeze(-1)).squeeze(-1)
         ratio = g.norm(dim=-1) / (jac.flatten(1).norm(dim=-1) * rr.norm(dim=-1)).clamp_min(1e-300)
         jac = jac.to(fdt)
         counts["jacobians"] += hh.shape[0]
@@ -258,24 +257,6 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
             jac[lm] = torch.bmm(jl.transpose(1, 2), jl)
         counts["factorizations"] += n_nw
         return jac, piv, g, ratio
-
-    lead_lu = torch.zeros(0, s, s, dtype=fdt, device=dev)
-    lead_piv = torch.zeros(0, s, dtype=torch.int32, device=dev)
-
-    def captured(dist: torch.Tensor, near: torch.Tensor, cand: torch.Tensor) -> torch.Tensor:
-        """Rows (of ``cand``) that one chord step with their nearest root's own factors brings ``capture`` times
-        closer to it, with ``capture`` times the residual: they are in that root's basin and would only find it."""
-        out = torch.zeros_like(cand)
-        ci = cand.nonzero().squeeze(-1)
-        if ci.numel() == 0:
-            return out
-        ln = near[ci]
-        step_c = torch.linalg.lu_solve(lead_lu[ln], lead_piv[ln], -r_a[ci].to(fdt).unsqueeze(-1))
-        hc = h_a[ci] + step_c.squeeze(-1).to(h.dtype)
-        fc = _residual(map_fn, x_a[ci], hc)[1]
-        ok = ((hc - lead_keys[ln]).norm(dim=-1) <= capture * dist[ci]) & (fc <= capture * f_a[ci])
-        out[ci[ok]] = True
-        return out
 
     def write_back(rows: torch.Tensor) -> None:
         ids = idx[rows]
@@ -352,23 +333,18 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
             st_a = torch.where((st_a == ACTIVE) & stalled & live, torch.full_like(st_a, STALLED), st_a)
             if merge_tol > 0 and lead_ids.numel():
                 dist, near = nearest(key(h_a, x_a), lead_keys)
-                hit = (st_a == ACTIVE) & live & (dist <= merge_tol)
-                if capture > 0 and const_x:
-                    hit |= captured(dist, near, (st_a == ACTIVE) & live & ~hit & (dist <= capture_radius))
+                # rows that converged next to an earlier root follow it too: its exact point, one leader per root
+                hit = ((st_a == ACTIVE) | conv) & live & (dist <= merge_tol)
                 hi = hit.nonzero().squeeze(-1)
                 if hi.numel():
                     follow[idx[hi]] = lead_ids[near[hi]]
                     st_a[hi] = CONVERGED  # leaders are converged rows; the follower takes its leader's point below
+                    conv = conv & ~hit
             if merge_tol > 0:
-                new_lead = conv.nonzero().squeeze(-1)  # converged on their own (followers are not ``conv``)
+                new_lead = conv.nonzero().squeeze(-1)  # converged on their own, away from earlier roots
                 if new_lead.numel():
                     lead_ids = torch.cat([lead_ids, idx[new_lead]])
                     lead_keys = torch.cat([lead_keys, key(h_a[new_lead], x_a[new_lead])])
-                    if capture > 0 and const_x:  # the roots' own factors, for the capture test
-                        lu, lp, _ = torch.linalg.lu_factor_ex(_jac_g(jac_fn, x_a[new_lead], h_a[new_lead]).to(fdt))
-                        lead_lu, lead_piv = torch.cat([lead_lu, lu]), torch.cat([lead_piv, lp])
-                        counts["jacobians"] += new_lead.numel()
-                        counts["factorizations"] += new_lead.numel()
             live = live & (st_a == ACTIVE)
             n_live = int(live.sum())
             if n_lm or newton is None and bool(to_lm.any()):
@@ -388,8 +364,11 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
                 past, need, mat, piv, grad, gratio, fresh = (v[keep] for v in (past, need, mat, piv, grad, gratio,
                                                                                fresh))
                 live = live[keep]
-            if n_live and bool(need.any()):
-                pos = need.nonzero().squeeze(-1)
+            pos = need.nonzero().squeeze(-1)
+            if pos.numel() == need.numel():  # every row: new factors outright, no scatter
+                mat, piv, grad, gratio = refresh(None)
+                fresh = torch.ones_like(fresh)
+            elif pos.numel():
                 mat[pos], piv[pos], grad[pos], gratio[pos] = refresh(pos)
                 fresh[pos] = True
         st_a = torch.where(st_a == ACTIVE, torch.full_like(st_a, MAXITER), st_a)
@@ -408,26 +387,24 @@ def concat_results(parts: list[RootResult]) -> RootResult:
                       jacobians=sum(p.jacobians for p in parts), factorizations=sum(p.factorizations for p in parts))
 
 
-CHORD_MIN_STATE = 64  # chord steps (reused LU factors) pay from this state size on: below it, refactoring is cheap
+FLOAT32_FACTORS_FROM = 64  # state size from which the search factorises in float32 (LAPACK time dominates there)
 MIN_DECREASE = 0.5  # a row stalls unless it halves its residual every ``patience`` iterations (Newton does far better)
-CAPTURE = 0.1  # a row stops once its nearest root's chord step cuts its distance and residual tenfold
 RESCUE_MIN, RESCUE_SHARE = 32, 16  # the rescue retries at most max(32, starts / 16) starts of a chunk
 TAIL = 10  # rows still running ``max(TAIL, t90)`` iterations after 90% of their chunk finished stop (slow valleys)
 
 
 def search_options(state_size: int) -> dict[str, Any]:
-    """The :func:`levenberg_marquardt` settings of the fixed-point search for states of this size: on small states
-    every step takes fresh factors (chord steps would save little and cost iterations); on large ones the factors are
-    float32 (half the time; the search and its certificate stay float64). The slow tail is bounded.
+    """The :func:`levenberg_marquardt` settings of the fixed-point search for states of this size: rows that do not
+    halve their residual in ``patience`` iterations stall, the slow tail is bounded, and on large states the factors
+    are float32 (half the time; the search and its certificate stay float64).
 
     >>> search_options(16)
-    {'chord_below': 0.01, 'tail': 10, 'min_decrease': 0.5, 'factor_dtype': None, 'capture': 0.1}
+    {'tail': 10, 'min_decrease': 0.5, 'factor_dtype': None}
     >>> search_options(256)["factor_dtype"]
     torch.float32
     """
-    large = state_size >= CHORD_MIN_STATE
-    return {"chord_below": 0.25 if large else 0.01, "tail": TAIL, "min_decrease": MIN_DECREASE,
-            "factor_dtype": torch.float32 if large else None, "capture": CAPTURE}
+    large = state_size >= FLOAT32_FACTORS_FROM
+    return {"tail": TAIL, "min_decrease": MIN_DECREASE, "factor_dtype": torch.float32 if large else None}
 
 
 def _newton_with_rescue(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.Tensor, tol: float, max_iter: int,
