@@ -28,7 +28,7 @@ def test_scan_matches_step_by_step(kind: str) -> None:
     assert (fused - torch.stack(steps, 1)).abs().max().item() < 1e-5
 
 
-def test_gru_and_lstm_train_through_fused_kernels() -> None:
+def test_gru_and_vanilla_train_through_fused_kernels_lstm_keeps_nn_lstm_weights() -> None:
     assert isinstance(make_cell("gru", 3, 4).rnn, torch.nn.GRU)
     assert isinstance(make_cell("lstm", 3, 4).rnn, torch.nn.LSTM)
     assert isinstance(make_cell("vanilla", 3, 4).rnn, torch.nn.RNN)
