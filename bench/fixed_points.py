@@ -5,6 +5,7 @@ Networks (trained here with the shared loop, cached under ``--work``):
 - ``flipflop_tanh16``: the 3-bit tanh-16 flip-flop (built-in recipe ``flipflop/tanh16``; 27 fixed points);
 - ``flipflop_gru16``: the GRU-16 flip-flop (built-in recipe ``flipflop/gru16``; FixedPointFinder's README: GRU fixed
   points "not working as expected");
+- ``flipflop_gru32``: the same recipe with 32 units;
 - ``synthetic_gru128``: GRU-128 on 3-class categorical synthetic data (``synthetic/categorical3_gru``,
   shortened to ``--synthetic-steps``);
 - ``ag_news_gru256``: GRU-256 on AG News (``natural/ag_news_quick`` with 256 units).
@@ -27,9 +28,11 @@ float64, duplicates merged within 1e-3, eigenvalues included), in its default ``
 "Certified unique points" (``cert.``): points with ``‖F(h) − h‖ < 1e-8`` (float64), merged greedily within 1e-3
 (Euclidean), counted the same way for every method; ``q<1e-12`` counts them at FixedPointFinder's own tolerance
 (speed < 1.41e-6) instead; ``unique`` is each method's own count (the baseline's has no residual filter).
-Ratio = baseline wall time / ours. Target: >= 20x faster with at least as many certified points.
+Ratio = baseline wall time / ours; cpu ratio = the same with process CPU time (steadier on a shared, loaded
+machine, where wall time also counts waiting for a core). Target: >= 20x faster with at least as many certified
+points.
 
-Run: ``OMP_NUM_THREADS=1 .venv/bin/python bench/fixed_points.py [--starts 1024] [--json PATH]``. It trains the four
+Run: ``OMP_NUM_THREADS=1 .venv/bin/python bench/fixed_points.py [--starts 1024] [--json PATH]``. It trains the five
 nets on first use (a few CPU-minutes; ``--work`` caches them). Times depend on the machine and its load (CPU time is
 reported beside wall time); compare ratios within one run.
 """
@@ -74,11 +77,12 @@ def _recipe(name: str, path: str, **over: Any) -> Any:
 
 
 def build_nets(work: Path, synthetic_steps: int, ag_steps: int, wanted: list[str] | None = None) -> dict[str, Any]:
-    """Train (or reload) the networks (the four, or those ``wanted``); return ``{name: (model, states [N, S],
-    noise)}``."""
+    """Train (or reload) the networks (all five, or those ``wanted``); return ``{name: (model, states [N, S],
+    noise, test accuracy)}``."""
     recipes = {
         "flipflop_tanh16": load_recipe("flipflop/tanh16"),
         "flipflop_gru16": load_recipe("flipflop/gru16"),
+        "flipflop_gru32": _recipe("flipflop_gru32", "flipflop/gru16", model={"hidden_size": 32}),
         "synthetic_gru128": _recipe("synthetic_gru128", "synthetic/categorical3_gru",
                                     data={"length": 30, "min_length": 20, "n_train": 20000, "n_val": 1000,
                                           "n_test": 2000},
@@ -227,7 +231,8 @@ def main() -> None:
                         help="trained networks are cached here")
     parser.add_argument("--synthetic-steps", type=int, default=800)
     parser.add_argument("--ag-steps", type=int, default=600)
-    parser.add_argument("--nets", default="flipflop_tanh16,flipflop_gru16,synthetic_gru128,ag_news_gru256")
+    parser.add_argument("--nets", default="flipflop_tanh16,flipflop_gru16,flipflop_gru32,synthetic_gru128,"
+                        "ag_news_gru256")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
@@ -245,7 +250,7 @@ def main() -> None:
     results: dict[str, Any] = {"machine": machine, "settings": vars(args) | {"work": str(args.work),
                                                                              "json": str(args.json)}, "nets": {}}
     header = (f"{'network':<18} {'method':<18} {'wall s':>8} {'cpu s':>8} {'iters':>6} {'unique':>6} "
-              f"{'q<1e-12':>7} {'cert.':>5}  certified: unstable modes -> count   ratio")
+              f"{'q<1e-12':>7} {'cert.':>5}  certified: unstable modes -> count   ratio  cpu ratio")
     print("\n" + header + "\n" + "-" * len(header))
     for name in wanted:
         model, states, noise, acc = nets[name]
@@ -258,11 +263,13 @@ def main() -> None:
             rows[f"innerworks_{mode}"] = r | certified_unique(r["points"], r["speeds"], r["eigenvalues"])
         for key, r in rows.items():
             ratio = rows["fpf_joint_adam"]["wall_s"] / r["wall_s"] if key != "fpf_joint_adam" else 1.0
-            r["ratio_vs_baseline"] = ratio
+            cpu_ratio = rows["fpf_joint_adam"]["cpu_s"] / max(r["cpu_s"], 1e-9) if key != "fpf_joint_adam" else 1.0
+            r["ratio_vs_baseline"], r["cpu_ratio_vs_baseline"] = ratio, cpu_ratio
             iters = r.get("iterations", r.get("iterations_median"))
             print(f"{name:<18} {key:<18} {r['wall_s']:8.2f} {r['cpu_s']:8.2f} {iters!s:>6} "
                   f"{r['n_unique_own_rule']:6d} {r['converged_unique_fpf_tol']:7d} {r['certified_unique']:5d}  "
-                  f"{str(r['histogram']):<34} {'' if key == 'fpf_joint_adam' else f'{ratio:6.1f}x'}")
+                  f"{str(r['histogram']):<34} "
+                  f"{'' if key == 'fpf_joint_adam' else f'{ratio:6.1f}x {cpu_ratio:9.1f}x'}")
         best = rows["innerworks_newton"]
         verdict = {"ratio_newton": best["ratio_vs_baseline"],
                    "ratio_both": rows["innerworks_both"]["ratio_vs_baseline"],

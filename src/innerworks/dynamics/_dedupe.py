@@ -28,6 +28,9 @@ def nearest(a: torch.Tensor, b: torch.Tensor, budget: int = BUDGET) -> tuple[tor
         return (torch.full((n,), float("inf"), dtype=a.dtype, device=a.device),
                 torch.full((n,), -1, dtype=torch.long, device=a.device))
     block = max(1, budget // b.shape[0])
+    if block >= n:  # one block (the usual case): no concatenation
+        d, i = torch.cdist(a, b).min(dim=1)
+        return d, i
     dists, idxs = [], []
     for s in range(0, n, block):
         d, i = torch.cdist(a[s:s + block], b).min(dim=1)

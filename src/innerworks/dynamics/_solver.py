@@ -221,7 +221,6 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
     lam_newton = damping * newton_below
     fdt = h.dtype if factor_dtype is None else factor_dtype
     alphas = torch.tensor(line_search, dtype=h.dtype, device=dev)
-    one = torch.ones((), dtype=h.dtype, device=dev)
     h_a, r_a, f_a, x_a = out_h[idx], r0[idx], f0[idx], x[idx]
     a = idx.numel()
     lam_a = torch.zeros(a, dtype=h.dtype, device=dev)
@@ -235,12 +234,12 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
 
     def refresh(rows: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """At ``h_a[rows]`` (all rows: None): LU factors and pivots of J (Newton rows), ``JᵀJ`` (LM rows),
-        ``g = Jᵀr`` and ``‖Jᵀr‖ / (‖J‖_F ‖r‖)``."""
+        ``g = Jᵀr`` and whether ``‖Jᵀr‖ < flat_gradient · ‖J‖_F ‖r‖`` (q is flat there)."""
         hh, xx, rr, lr = (h_a, x_a, r_a, lam_a) if rows is None else (h_a[rows], x_a[rows], r_a[rows], lam_a[rows])
         jac = _jac_g(jac_fn, xx, hh)
         # Jᵀr: on small states a broadcast product beats bmm's per-matrix overhead
         g = (jac * rr.unsqueeze(-1)).sum(1) if s <= 32 else torch.bmm(jac.transpose(1, 2), rr.unsqueeze(-1)).squeeze(-1)
-        ratio = g.norm(dim=-1) / (jac.flatten(1).norm(dim=-1) * rr.norm(dim=-1)).clamp_min(1e-300)
+        flat = g.norm(dim=-1) < flat_gradient * (jac.flatten(1).norm(dim=-1) * rr.norm(dim=-1))
         jac = jac.to(fdt)
         counts["jacobians"] += hh.shape[0]
         nw = lr == 0
@@ -256,7 +255,7 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
                 jac[nw], piv[nw], _ = torch.linalg.lu_factor_ex(jac[nw])
             jac[lm] = torch.bmm(jl.transpose(1, 2), jl)
         counts["factorizations"] += n_nw
-        return jac, piv, g, ratio
+        return jac, piv, g, flat
 
     def write_back(rows: torch.Tensor) -> None:
         ids = idx[rows]
@@ -265,7 +264,7 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
     with torch.no_grad():
         # per live row: ``mat`` holds LU factors of J (Newton rows) or JᵀJ (LM rows), ``grad`` Jᵀr, ``fresh`` says
         # whether they were taken at the current h
-        mat, piv, grad, gratio = refresh(None)
+        mat, piv, grad, flat_grad = refresh(None)
         fresh = torch.ones(a, dtype=torch.bool, device=dev)
         # finished rows stay (masked by ``live``) until a quarter of the rows are dead: moving the [a, S, S] factors
         # every iteration cost as much as factorising them
@@ -283,13 +282,13 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
                 cand = fresh | ~newton
             else:
                 newton, cand = None, fresh
-            solved = torch.isfinite(delta).all(dim=-1) & live
-            delta = torch.where(solved.unsqueeze(-1), delta, torch.zeros_like(delta))
+            # a non-finite direction becomes a zero step, which cannot lower the residual and so is rejected
+            delta = torch.nan_to_num(delta, nan=0.0, posinf=0.0, neginf=0.0)
             h_try = h_a + delta
             r_try, f_try = _residual(map_fn, x_a, h_try)
             # ---- backtracking: steps from fresh factors (Newton) and LM steps that missed the Armijo decrease (both
             # directions descend q; near a slow point the full step overshoots its minimum by orders of magnitude)
-            ls = cand & solved & ~(f_try <= (1 - 1e-4) * f_a)
+            ls = cand & live & (f_try > (1 - 1e-4) * f_a)  # residuals are never NaN (inf instead)
             li = ls.nonzero().squeeze(-1)
             if li.numel() and alphas.numel():
                 m, k = li.numel(), alphas.numel()
@@ -300,13 +299,13 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
                 sel = (best * m + torch.arange(m, device=dev))[better]
                 lb = li[better]
                 h_try[lb], r_try[lb], f_try[lb] = hb[sel], rb[sel], fb[sel]
-            acc = solved & (f_try < f_a)
+            acc = live & (f_try < f_a)
             f_old = f_a
             acc_c = acc.unsqueeze(-1)
             h_a, r_a, f_a = torch.where(acc_c, h_try, h_a), torch.where(acc_c, r_try, r_a), torch.where(acc, f_try, f_a)
-            it_a += live.long()
+            it_a.add_(live)
             # ---- what each row uses next: chord (keep the factors), fresh factors, or LM
-            need = (acc & ~(f_try <= chord_below * f_old)) | (~acc & ~fresh)  # slow contraction / failed chord step
+            need = (acc & (f_try > chord_below * f_old)) | ~(acc | fresh)  # slow contraction / failed chord step
             to_lm = fresh & ~acc & live  # a Newton step from fresh factors failed even when backtracked
             if newton is not None:
                 need &= newton
@@ -316,43 +315,44 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
                 lam_a = torch.where(lm_acc, torch.where(la < lam_newton, torch.zeros_like(la), la), lam_a)
                 lam_a = torch.where(~newton & ~acc & live, (lam_a * 8.0).clamp_max(1e30), lam_a)
                 need |= lm_acc
-            lam_a = torch.where(to_lm, damping * one, lam_a)
+            lam_a = lam_a.masked_fill(to_lm, damping)
             need |= to_lm
             fresh = fresh & ~acc
             # ---- stopping: converged, stalled, near a known root, or merged into a finished row
             slot = t % patience
-            stalled = ~(f_a < min_decrease * past[:, slot])  # no 10% cut over the window (NaN-safe)
+            stalled = f_a >= min_decrease * past[:, slot]  # too small a cut over the window (never NaN)
             if t >= flat_window:
-                flat = ~(f_a < flat_decrease * past[:, (t - flat_window) % patience])
-                stalled |= flat & (gratio < flat_gradient)
+                stalled |= (f_a >= flat_decrease * past[:, (t - flat_window) % patience]) & flat_grad
             past[:, slot] = f_a
             if known_rows is not None:
                 stalled |= nearest(key(h_a, x_a), known_rows)[0] <= known_tol
             conv = live & (f_a < tol)
-            st_a = torch.where(conv, torch.full_like(st_a, CONVERGED), st_a)
-            st_a = torch.where((st_a == ACTIVE) & stalled & live, torch.full_like(st_a, STALLED), st_a)
+            stalled &= live & ~conv
+            done = conv | stalled
             if merge_tol > 0 and lead_ids.numel():
                 dist, near = nearest(key(h_a, x_a), lead_keys)
                 # rows that converged next to an earlier root follow it too: its exact point, one leader per root
-                hit = ((st_a == ACTIVE) | conv) & live & (dist <= merge_tol)
+                hit = (live & ~stalled) & (dist <= merge_tol)
                 hi = hit.nonzero().squeeze(-1)
                 if hi.numel():
                     follow[idx[hi]] = lead_ids[near[hi]]
-                    st_a[hi] = CONVERGED  # leaders are converged rows; the follower takes its leader's point below
-                    conv = conv & ~hit
+                    conv = conv & ~hit  # leaders are converged rows; the follower takes its leader's point below
+                    done |= hit
+                    st_a[hi] = CONVERGED
+            st_a = st_a.masked_fill(conv, CONVERGED).masked_fill(stalled, STALLED)
             if merge_tol > 0:
                 new_lead = conv.nonzero().squeeze(-1)  # converged on their own, away from earlier roots
                 if new_lead.numel():
                     lead_ids = torch.cat([lead_ids, idx[new_lead]])
                     lead_keys = torch.cat([lead_keys, key(h_a[new_lead], x_a[new_lead])])
-            live = live & (st_a == ACTIVE)
+            live = live & ~done
             n_live = int(live.sum())
             if n_lm or newton is None and bool(to_lm.any()):
                 n_lm = int((live & (lam_a != 0)).sum())
             if tail and t90 == 0 and n_live <= 0.1 * a:
                 t90 = t
             if t90 and n_live and t >= t90 + max(tail, t90):  # the slow tail: stop it
-                st_a = torch.where(live, torch.full_like(st_a, STALLED), st_a)
+                st_a = st_a.masked_fill(live, STALLED)
                 live = torch.zeros_like(live)
                 n_live = 0
             need &= live
@@ -361,15 +361,15 @@ def levenberg_marquardt(map_fn: MapFn, jac_fn: MapFn, x: torch.Tensor, h: torch.
                 keep = live.nonzero().squeeze(-1)
                 idx, h_a, r_a, f_a, x_a, lam_a, it_a, st_a = (v[keep] for v in (idx, h_a, r_a, f_a, x_a, lam_a,
                                                                                  it_a, st_a))
-                past, need, mat, piv, grad, gratio, fresh = (v[keep] for v in (past, need, mat, piv, grad, gratio,
-                                                                               fresh))
+                past, need, mat, piv, grad, flat_grad, fresh = (v[keep] for v in (past, need, mat, piv, grad,
+                                                                                  flat_grad, fresh))
                 live = live[keep]
             pos = need.nonzero().squeeze(-1)
             if pos.numel() == need.numel():  # every row: new factors outright, no scatter
-                mat, piv, grad, gratio = refresh(None)
+                mat, piv, grad, flat_grad = refresh(None)
                 fresh = torch.ones_like(fresh)
             elif pos.numel():
-                mat[pos], piv[pos], grad[pos], gratio[pos] = refresh(pos)
+                mat[pos], piv[pos], grad[pos], flat_grad[pos] = refresh(pos)
                 fresh[pos] = True
         st_a = torch.where(st_a == ACTIVE, torch.full_like(st_a, MAXITER), st_a)
         write_back(torch.arange(idx.numel(), device=dev))

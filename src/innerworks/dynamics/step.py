@@ -44,12 +44,12 @@ StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _affine(x: torch.Tensor, w_ih: torch.Tensor, h: torch.Tensor, w_hh: torch.Tensor,
+def _affine(x: torch.Tensor, w_ih_t: torch.Tensor, h: torch.Tensor, w_hh_t: torch.Tensor,
             b: torch.Tensor) -> torch.Tensor:
-    """``x W_ihᵀ + h W_hhᵀ + b`` (two fused multiply-adds on the usual ``[B, ·]`` batches)."""
+    """``x W_ihᵀ + h W_hhᵀ + b`` from the transposed weights (two fused multiply-adds on ``[B, ·]`` batches)."""
     if x.dim() == 2 and h.dim() == 2:
-        return torch.addmm(torch.addmm(b, x, w_ih.T), h, w_hh.T)
-    return x @ w_ih.T + h @ w_hh.T + b
+        return torch.addmm(torch.addmm(b, x, w_ih_t), h, w_hh_t)
+    return x @ w_ih_t + h @ w_hh_t + b
 
 
 class _CellMap(nn.Module):
@@ -74,6 +74,8 @@ class _CellMap(nn.Module):
         self.register_buffer("b_hh", b_hh.detach().clone())
         # both biases, where the cell adds them; summed in float64 (the map is cast to its working dtype after this)
         self.register_buffer("b", b_ih.detach().double() + b_hh.detach().double())
+        self.register_buffer("w_ih_t", w_ih.detach().T.contiguous())  # transposed copies for the fused products
+        self.register_buffer("w_hh_t", w_hh.detach().T.contiguous())
         self.hidden_size = w_hh.shape[1]
         self.input_size = w_ih.shape[1]
 
@@ -97,7 +99,7 @@ class _VanillaMap(_CellMap):
         self.nonlinearity = nonlinearity
 
     def _pre(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        return _affine(x, self.w_ih, h, self.w_hh, self.b)
+        return _affine(x, self.w_ih_t, h, self.w_hh_t, self.b)
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         a = self._pre(x, h)
@@ -116,8 +118,8 @@ class _GRUMap(_CellMap):
     gates = 3
 
     def _parts(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        gi = x @ self.w_ih.T + self.b_ih
-        gh = h @ self.w_hh.T + self.b_hh
+        gi = torch.addmm(self.b_ih, x, self.w_ih_t) if x.dim() == 2 else x @ self.w_ih_t + self.b_ih
+        gh = torch.addmm(self.b_hh, h, self.w_hh_t) if h.dim() == 2 else h @ self.w_hh_t + self.b_hh
         i_r, i_z, i_n = gi.chunk(3, dim=-1)
         h_r, h_z, h_n = gh.chunk(3, dim=-1)
         r = torch.sigmoid(i_r + h_r)
@@ -153,7 +155,7 @@ class _LSTMMap(_CellMap):
 
     def _parts(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
         hh, cc = h[..., : self.hidden_size], h[..., self.hidden_size:]
-        gates = _affine(x, self.w_ih, hh, self.w_hh, self.b)
+        gates = _affine(x, self.w_ih_t, hh, self.w_hh_t, self.b)
         i, f, g, o = gates.chunk(4, dim=-1)
         i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
         c_next = f * cc + i * g
@@ -188,7 +190,7 @@ class _UGRNNMap(_CellMap):
         self.gate_bias = float(gate_bias)
 
     def _parts(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        g = _affine(x, self.w_ih, h, self.w_hh, self.b)
+        g = _affine(x, self.w_ih_t, h, self.w_hh_t, self.b)
         u_pre, c_pre = g.chunk(2, dim=-1)
         return torch.sigmoid(u_pre + self.gate_bias), torch.tanh(c_pre)
 
