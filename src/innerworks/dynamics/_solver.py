@@ -23,13 +23,18 @@ Adam steps before Newton cut the starts reaching stable points from ~250 of 512 
 is what FixedPointFinder relies on to find saddles. ``"explore"`` runs the Adam search on every start first;
 ``"both"`` runs both from the same starts and keeps the union (twice the work, the best coverage).
 
-Each point stops on its own: converged (``‖r‖ < tol``), stalled (its residual is not below 90% of its value 8 iterations
-earlier, or not below 99% of its value 3 iterations earlier while ``‖Jᵀr‖ < 0.01·‖J‖_F‖r‖``: a local minimum of q or a
-slow valley, i.e. a slow point or a failure), non-finite, or out of iterations. A point that comes within ``unique_tol``
-of a point of its chunk that already converged stops and takes over that root (it could only add a duplicate; a stalled
+Each point stops on its own: converged (``‖r‖ < tol``), stalled (in the search, its residual is not below half its value
+8 iterations earlier, or not below 99% of its value 3 iterations earlier while ``‖Jᵀr‖ < 0.01·‖J‖_F‖r‖``: a local
+minimum of q or a slow valley, i.e. a slow point or a failure; Newton near a root cuts it by orders of magnitude per
+step), non-finite, or out of iterations; and once 90% of a chunk has finished, its slow tail gets a bounded number of
+further iterations (:func:`search_options`). A point that comes within ``unique_tol`` of a point of its chunk that
+already converged (or that converges there) stops and takes over that root (it could only add a duplicate; a stalled
 point is not an answer to copy, so nothing merges into one); in the rescue pass a point also stops near a root the first
-pass certified. Only the active points are evaluated: finished rows are masked and the active set is compacted once a
-quarter of it is done, and Jacobians are recomputed only where the factors must be refreshed.
+pass certified. Only the active points are evaluated: the loop works on a compact copy of the active rows (finished
+rows are masked until a quarter of them is done), and Jacobians are recomputed only where the factors must be
+refreshed. On small states the cost is the number of tensor operations per iteration (about a hundred), so the loop
+keeps that low; on large ones it is LAPACK's, so the search factorises in float32 there (residuals, acceptance and the
+certificate stay float64).
 """
 
 from __future__ import annotations
