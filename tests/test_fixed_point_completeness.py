@@ -1,5 +1,6 @@
 """Completeness of the default fixed-point search from FixedPointFinder-style starts (visited states plus noise 0.5),
-and the bounded-memory nearest-point queries behind its deduplication (issue 14, goals 1 and 2)."""
+the bounded-memory nearest-point queries and the greedy deduplication behind it, and certification when the
+search factorises in float32."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import torch
 
 from innerworks.data.flipflop import FlipFlopConfig, generate_flipflop
 from innerworks.dynamics import find_fixed_points
-from innerworks.dynamics._dedupe import near_pairs, nearest
+from innerworks.dynamics._dedupe import greedy_unique, near_pairs, nearest
+from innerworks.dynamics._solver import search_options
 from innerworks.dynamics.toys import bistable_tanh
 
 
@@ -59,3 +61,36 @@ def test_near_pairs_are_unique_and_closest_first() -> None:
     pairs = near_pairs(pts, 2, budget=4)
     assert pairs.tolist() == [[0, 1], [1, 2], [0, 2], [2, 3], [1, 3]]
     assert near_pairs(pts[:1], 3).shape == (0, 2)
+
+
+def _plain_greedy(points: torch.Tensor, key: torch.Tensor, tol: float) -> tuple[list[int], list[int]]:
+    """The leader loop over every row, as a reference."""
+    remaining = torch.argsort(key, stable=True).tolist()
+    kept, counts = [], []
+    while remaining:
+        lead = remaining[0]
+        close = [i for i in remaining if float((points[i] - points[lead]).norm()) <= tol]
+        kept.append(lead)
+        counts.append(len(close))
+        remaining = [i for i in remaining if i not in close]
+    return kept, counts
+
+
+def test_greedy_unique_with_exact_copies_equals_the_plain_leader_loop() -> None:
+    gen = torch.Generator().manual_seed(0)
+    for trial in range(20):
+        base = torch.randn(12, 3, generator=gen, dtype=torch.float64) * 0.3
+        pts = base[torch.randint(0, 12, (80,), generator=gen)]  # exact copies, as merged starts carry
+        jitter = torch.rand(80, 1, generator=gen) < 0.3
+        pts = pts + jitter * torch.randn(80, 3, generator=gen, dtype=torch.float64) * 0.05
+        key = torch.randint(0, 4, (80,), generator=gen).double()  # ties, broken by row order
+        keep, counts = greedy_unique(pts, key, 0.1)
+        assert (keep.tolist(), counts.tolist()) == _plain_greedy(pts, key, 0.1), trial
+
+
+def test_large_states_factorised_in_float32_are_still_certified_in_float64() -> None:
+    assert search_options(64)["factor_dtype"] is torch.float32
+    rnn = bistable_tanh(3, extra_units=61)  # 64 units: the search factorises in float32
+    fps = find_fixed_points(rnn, _fpf_starts(rnn, 1024, 0.5))
+    assert fps.unstable_histogram() == {0: 8, 1: 12, 2: 6, 3: 1}
+    assert float(fps.residuals.max()) < 1e-8 and fps.points.dtype == torch.float64

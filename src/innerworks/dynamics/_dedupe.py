@@ -1,4 +1,5 @@
-"""Nearest-point queries in bounded memory (the solver's merge tests and the root seeding).
+"""Nearest-point queries in bounded memory (the solver's merge tests and the root seeding), and the greedy
+deduplication of the points found.
 
 Why: ``torch.cdist(a, b).min(1)`` materialises ``[len(a), len(b)]``; with 16,384 starts that all converge to distinct
 points (a flat patch of fixed points) it is 2 GiB of float64. :func:`nearest` walks ``a`` in blocks so the largest
@@ -14,6 +15,7 @@ O(len(a)·len(b)·dim) as before.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 BUDGET = 1 << 22
@@ -67,4 +69,50 @@ def near_pairs(points: torch.Tensor, k: int, budget: int = BUDGET) -> torch.Tens
     return torch.stack([lo[keep], hi[keep]], dim=1)
 
 
-__all__ = ["BUDGET", "near_pairs", "nearest"]
+def greedy_unique(points: torch.Tensor, order_key: torch.Tensor, tol: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Leader clustering: visit points by ascending ``order_key``; keep one unless it lies within ``tol`` (Euclidean)
+    of a kept point. Returns the kept indices and, for each, how many points it absorbed (itself included).
+
+    Rows that are exact copies (starts merged into a root carry its point) are grouped first, so the loop runs over
+    distinct rows only; the result is the same as visiting every row.
+
+    >>> pts = torch.tensor([[0.0], [5.0], [0.0], [0.5], [5.0]])
+    >>> keep, counts = greedy_unique(pts, torch.tensor([1.0, 0.0, 1.0, 2.0, 0.0]), tol=0.6)
+    >>> keep.tolist(), counts.tolist()
+    ([1, 0], [2, 3])
+    """
+    n = points.shape[0]
+    dev = points.device
+    if n == 0:
+        empty = torch.zeros(0, dtype=torch.long, device=dev)
+        return empty, empty
+    order = torch.argsort(order_key, stable=True)
+    rows, weight = order, None
+    if n > 1 and points.shape[1]:
+        # exact copies have equal projections; a projection shared by unequal rows fails the check below
+        proj = points @ torch.linspace(1.0, 2.0 ** 0.5, points.shape[1], dtype=points.dtype, device=dev)
+        _, inv = torch.unique(proj, return_inverse=True)
+        g = int(inv.max()) + 1
+        if g < n:
+            rank = torch.empty_like(order)
+            rank[order] = torch.arange(n, device=dev)
+            first = torch.full((g,), n, dtype=torch.long, device=dev).scatter_reduce_(0, inv, rank, reduce="amin")
+            rep = order[first]  # each group's first row in visiting order
+            if torch.equal(points, points[rep[inv]]):
+                by_visit = torch.argsort(first)
+                rows, weight = rep[by_visit], torch.bincount(inv, minlength=g)[by_visit]
+    pts = points[rows].detach().cpu().double().numpy()
+    w = np.ones(rows.numel(), dtype=np.int64) if weight is None else weight.cpu().numpy()
+    remaining = np.arange(rows.numel())
+    kept, counts = [], []
+    while remaining.size:
+        lead = remaining[0]
+        close = np.sqrt(((pts[remaining] - pts[lead]) ** 2).sum(axis=1)) <= tol
+        kept.append(lead)
+        counts.append(int(w[remaining[close]].sum()))
+        remaining = remaining[~close]
+    return rows[torch.as_tensor(kept, dtype=torch.long, device=dev)], torch.tensor(counts, dtype=torch.long,
+                                                                                  device=dev)
+
+
+__all__ = ["BUDGET", "greedy_unique", "near_pairs", "nearest"]
