@@ -99,12 +99,13 @@ class _GRUSequence(torch.autograd.Function):
         hs = src.new_empty(steps + 1, k, b, hid)
         hs[0] = h0
         coef = src.new_empty(3, steps, k, b, hid) if any(ctx.needs_input_grad) else None
-        kept = steps if coef is not None else 1  # without a backward, one step's gates are scratch
+        kept = steps if coef is not None else 1  # without a backward, every step reuses one set of gate buffers
         rz, n = src.new_empty(kept, k, b, 2 * hid), src.new_empty(kept, k, b, hid)
         u, gh = src.new_empty(k, b, 4 * hid), src.new_empty(k, b, 3 * hid)
         u_ac, u_e, g_rz, g_n = u[..., : 3 * hid], u[..., 3 * hid:], gh[..., : 2 * hid], gh[..., 2 * hid:]
-        h_l, rz_l, n_l = hs.unbind(0), rz.unbind(0) * (steps // kept), n.unbind(0) * (steps // kept)
-        r_l, z_l = rz[..., :hid].unbind(0) * (steps // kept), rz[..., hid:].unbind(0) * (steps // kept)
+        rep = steps // max(kept, 1)  # per-step views: step t's own slice, or the one scratch slice repeated
+        h_l, rz_l, n_l = hs.unbind(0), rz.unbind(0) * rep, n.unbind(0) * rep
+        r_l, z_l = rz[..., :hid].unbind(0) * rep, rz[..., hid:].unbind(0) * rep
         for t in range(steps):
             torch.index_select(src, 0, idx[t], out=u.view(k * b, 4 * hid))
             torch.baddbmm(u_ac, h_l[t], m_t, out=gh)
@@ -114,7 +115,7 @@ class _GRUSequence(torch.autograd.Function):
             torch.lerp(n_l[t], h_l[t], z_l[t], out=h_l[t + 1])
             if coef is not None:
                 torch.addcmul(_HALF, n_l[t], n_l[t], value=-0.5, out=coef[0, t])  # dn/dy = (1 - n²) / 2
-                torch.sub(h_l[t + 1], n_l[t], out=coef[1, t])  # (h' - n) (1 - z) = d h'/d z_pre
+                torch.sub(h_l[t + 1], n_l[t], out=coef[1, t])  # d h'/d z_pre = (1 - z) (h' - n)
                 torch.addcmul(r_l[t], r_l[t], r_l[t], value=-1.0, out=coef[2, t]).mul_(g_n)  # dy/d r_pre
         if coef is not None:
             ctx.save_for_backward(idx, hs, rz, coef, m)
