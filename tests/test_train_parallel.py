@@ -71,3 +71,18 @@ def test_train_only_then_analyse_reuses_the_runs(lab_app, tmp_path: Path) -> Non
     assert res.exit_code == 1, res.output  # 20 steps do not make the lattice: the claim fails, as in the repro test
     timing = read_json(out / "results.json")["runs"]["flipflop_tanh16"]["timing"]
     assert timing["train_wall_s"] == trained_s and timing["trained_on"] == "cpu"  # reused, with its real training time
+
+
+def test_repro_ensembles_trains_stackable_runs_as_one_ensemble(lab_app, tmp_path: Path) -> None:
+    app: typer.Typer = lab_app(register)
+    cfg = tmp_path / "two.yaml"
+    run = ("    recipe: synthetic/categorical3_gru\n    overrides: {train: {steps: 12, eval_every: 12}, "
+           "model: {hidden_size: 8}, data: {length: 10, min_length: 6, n_train: 200, n_val: 40, n_test: 40}}\n")
+    cfg.write_text(f"analysis: {{n_docs: 20, n_starts: 16}}\nruns:\n  a:\n{run}  b:\n{run}")
+    out = tmp_path / "o"
+    res = CliRunner().invoke(app, ["repro", "integration", "--config", str(cfg), "--out", str(out), "--train-only",
+                                   "--ensembles", "--quiet"])
+    assert res.exit_code == 0, res.output
+    members = [read_json(out / "runs" / n / "run.json").get("ensemble") for n in ("a", "b")]
+    assert all(m is not None and m["size"] == 2 for m in members), members
+    assert sorted(m["index"] for m in members) == [0, 1]

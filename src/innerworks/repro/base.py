@@ -54,6 +54,7 @@ class ReproOptions:
     jobs: int = 1
     train_only: bool = False
     progress: bool = True
+    ensembles: bool = False
 
 
 @dataclass
@@ -191,7 +192,7 @@ def train_only(lab: Reproduction, options: ReproOptions) -> dict[str, dict[str, 
     if not recipes:
         raise InnerworksError(f"repro {lab.name}: --train-only: this reproduction trains no runs")
     return train_many(recipes, options.out / "runs", device=options.device, jobs=options.jobs,
-                      progress=options.progress)
+                      progress=options.progress, ensembles=options.ensembles)
 
 
 def reproduce(lab: Reproduction, options: ReproOptions,
@@ -199,7 +200,9 @@ def reproduce(lab: Reproduction, options: ReproOptions,
     """Run a reproduction end to end and write ``results.json`` and ``summary.md`` into ``options.out``.
 
     Finished runs already in ``out/runs`` with the same recipe are reused; ``jobs > 1`` trains the runs side by
-    side first (:func:`innerworks.train.parallel.train_many`).
+    side first (:func:`innerworks.train.parallel.train_many`), and ``ensembles`` stacks runs that share an
+    architecture into batched ensembles there (faster on a CPU; members match standalone runs up to float rounding,
+    so numbers then depend on how runs were grouped, which ``jobs`` decides).
     """
     t0 = time.perf_counter()
     check_options(options)
@@ -208,11 +211,11 @@ def reproduce(lab: Reproduction, options: ReproOptions,
     recipes = lab.recipes(settings, options.seed, path)
     options.out.mkdir(parents=True, exist_ok=True)
     console = console or Console(stderr=True, quiet=not options.progress)
-    if options.jobs != 1 and recipes:
+    if (options.jobs != 1 or options.ensembles) and recipes:
         from innerworks.train.parallel import train_many
 
         train_many(recipes, options.out / "runs", device=options.device, jobs=options.jobs,
-                   progress=options.progress)
+                   progress=options.progress, ensembles=options.ensembles)
     ctx = Context(lab.name, options, path, recipes, console)
     outcome = lab.reproduce(settings, ctx)
     config = {"quick": options.quick, "device": options.device, "seed": options.seed,

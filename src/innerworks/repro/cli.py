@@ -29,6 +29,8 @@ def _lab_command(entry: LabEntry) -> object:
                                            f"{entry.name}_quick/_full.yaml"),
         jobs: int = typer.Option(1, "--jobs", help="train this many runs at once (worker processes)"),
         train_only: bool = typer.Option(False, "--train-only", help="train the runs into OUT/runs and stop"),
+        ensembles: bool = typer.Option(False, "--ensembles", help="train runs of one architecture as batched "
+                                       "ensembles (faster; equal to standalone runs up to float rounding)"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bars"),
     ) -> None:
         from innerworks.repro.base import ReproOptions, reproduce
@@ -38,7 +40,7 @@ def _lab_command(entry: LabEntry) -> object:
 
         check_seed(seed)
         options = ReproOptions(out=out, quick=quick, device=device, seed=seed, config=config, jobs=jobs,
-                               train_only=train_only, progress=not quiet)
+                               train_only=train_only, progress=not quiet, ensembles=ensembles)
         lab = entry.load()
         if train_only:
             records = train_runs(lab, options)
