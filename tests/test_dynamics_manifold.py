@@ -87,6 +87,24 @@ def test_manifold_points_fill_a_line_attractor() -> None:
     assert participation_ratio(var) < 1.05      # one line
 
 
+def test_gauss_newton_manifold_is_the_same_line_with_every_start_kept() -> None:
+    from innerworks.dynamics.analyze import AnalysisSettings
+
+    step = line_attractor(size=3, decay=0.5)
+    states = torch.randn(200, 3, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    kw = dict(n_starts=150, noise=0.4, speed_tol=5e-6, outlier_scale=10.0)
+    adam, _ = find_manifold_points(step, states, **kw)
+    gn, rec = find_manifold_points(step, states, method="gauss_newton", **kw)
+    assert rec["method"] == "gauss_newton" and rec["n_kept"] == len(gn) == 150    # every start converges
+    assert float(gn.speeds.max()) <= float((2 * gn.q_tol) ** 0.5)
+    assert float(gn.points[:, 1:].norm(dim=1).max()) < 1e-2                         # on the line (speed 0.5·‖h⊥‖)
+    spread = gn.points[:, 0].std() / adam.points[:, 0].std()
+    assert 0.9 < float(spread) < 1.1                                                 # spread along it like Adam's
+    assert AnalysisSettings(slow_method="gauss_newton").slow_method.value == "gauss_newton"
+    with pytest.raises(ValueError):
+        AnalysisSettings(slow_method="newton")
+
+
 def test_flat_patch_is_marginal_and_flagged_as_a_continuum() -> None:
     """A line of fixed points (|λ| = 1 along it): every point is marginal, not an isolated stable point, and the count
     of distinct points grows with the number of starts."""

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 
 from innerworks.dynamics.geometry import centroid_distance_ratio, levina_bickel
-from innerworks.dynamics.slow_points import SlowPoints, find_slow_points
+from innerworks.dynamics.slow_points import SlowMethod, SlowPoints, find_slow_points
 from innerworks.errors import InnerworksError
 
 R2_MIN = 0.95  # the readout dimension's criterion (issue 12): projected logits keep >= 95% of the variance
@@ -45,12 +45,15 @@ R2_MIN = 0.95  # the readout dimension's criterion (issue 12): projected logits 
 
 def find_manifold_points(step: Any, states: torch.Tensor, *, n_starts: int, noise: float, speed_tol: float,
                          outlier_scale: float, lr: float = 0.01, max_iters: int = 10_000, unique_tol: float = 0.0,
-                         batch_size: int = 1024, seed: int = 0) -> tuple[SlowPoints, dict[str, Any]]:
+                         batch_size: int = 1024, seed: int = 0,
+                         method: SlowMethod | str = SlowMethod.ADAM) -> tuple[SlowPoints, dict[str, Any]]:
     """Approximate fixed points at zero input from ``n_starts`` visited states plus N(0, noise²) noise.
 
     Joint Adam descent of q (stopping when the batch mean q ≤ ``speed_tol``), points with q above it dropped, then
     points farther than ``outlier_scale`` × the states' mean distance from their centroid dropped (no trajectory
-    goes there). Returns the kept points and a record (starts, kept, dropped as slow-but-far, as not converged).
+    goes there). ``method="gauss_newton"`` descends each point with Gauss–Newton instead of Adam (same tolerance
+    and starts, 10-50x faster, every start converged; :class:`~innerworks.dynamics.SlowMethod`). Returns the kept
+    points and a record (starts, kept, dropped as slow-but-far, as not converged).
 
     >>> from innerworks.dynamics.toys import line_attractor
     >>> sp, rec = find_manifold_points(line_attractor(size=3, decay=0.5), torch.randn(50, 3), n_starts=40,
@@ -67,14 +70,14 @@ def find_manifold_points(step: Any, states: torch.Tensor, *, n_starts: int, nois
     starts = states[idx].double()
     starts = starts + noise * torch.randn(starts.shape, generator=gen, dtype=starts.dtype)
     sp = find_slow_points(step, starts, q_tol=speed_tol, lr=lr, max_iters=max_iters, unique_tol=unique_tol,
-                          stop="mean", batch_size=batch_size)
+                          stop="mean", batch_size=batch_size, method=method)
     near = centroid_distance_ratio(sp.points, states.double()) <= outlier_scale if len(sp) else \
         torch.zeros(0, dtype=torch.bool)
     kept = SlowPoints(sp.points[near], sp.speeds[near], sp.multiplicity[near], sp.q_tol, dict(sp.meta))
     record = {"n_starts": n_starts, "noise": noise, "speed_tol": speed_tol, "n_converged": sp.meta["n_converged"],
               "n_not_converged": sp.meta["n_not_converged"], "n_outliers": int((~near).sum()),
               "n_kept": len(kept), "iterations": sp.meta["iterations"], "outlier_scale": outlier_scale,
-              "input": "zero vector (no word)"}
+              "input": "zero vector (no word)", "method": sp.meta["method"]}
     return kept, record
 
 
