@@ -225,9 +225,10 @@ def test_cli_errors_are_one_line_with_exit_2(tmp_path: Path) -> None:
 def test_option_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     s = spec({"seed": [0]})
     for kwargs, needle in (({"jobs": 0}, "--jobs"), ({"gpus_per_run": 0.5}, "--backend ray"),
-                           ({"address": "auto"}, "--address"), ({"device": "tpu"}, "--device")):
+                           ({"address": "auto"}, "--address"), ({"device": "tpu"}, "--device"),
+                           ({"ensembles": True, "backend": "ray"}, "--ensembles")):
         with pytest.raises(InnerworksError, match=needle):
-            run_sweep(s, tmp_path / "o", Backend.LOCAL, progress=False, **kwargs)
+            run_sweep(s, tmp_path / "o", kwargs.pop("backend", Backend.LOCAL), progress=False, **kwargs)
     with pytest.raises(InnerworksError, match="--backend"):
         run_sweep(s, tmp_path / "o", "slurm", progress=False)
     import importlib.util
@@ -237,3 +238,14 @@ def test_option_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(InnerworksError, match=r"pip install 'innerworks\[ray\]'"):
         run_sweep(s, tmp_path / "o", Backend.RAY, progress=False)
     assert not (tmp_path / "o").exists()
+
+
+def test_ensembles_train_the_stackable_runs_together_then_record_them(tmp_path: Path) -> None:
+    s = spec({"seed": [0, 1, 2]}, **{"train.steps": 20, "model.hidden_size": 16})
+    result = run_sweep(s, tmp_path / "o", Backend.LOCAL, jobs=1, ensembles=True, progress=False)
+    assert result.ok and [r.status for r in result.runs] == ["done"] * 3
+    members = [read_json(tmp_path / "o" / "runs" / r.name / "run.json").get("ensemble") for r in result.runs]
+    assert all(m is not None and m["size"] == 3 for m in members), members
+    alone = run_sweep(s, tmp_path / "alone", Backend.LOCAL, jobs=1, progress=False)
+    for a, b in zip(result.runs, alone.runs, strict=True):
+        assert a.test is not None and abs(a.test - b.test) <= 0.02, (a, b)   # equal up to float rounding

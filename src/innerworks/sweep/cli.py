@@ -37,13 +37,15 @@ def register(app: typer.Typer, analyze: typer.Typer | None = None) -> None:
         resume: bool = typer.Option(False, "--resume", help="continue the sweep in --out; finished runs are kept"),
         device: str | None = typer.Option(None, "--device", help="cpu, cuda or cuda:N for every run"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress line"),
+        ensembles: bool = typer.Option(False, "--ensembles", help="local: train runs of one architecture as "
+                                       "batched ensembles first (faster; equal to standalone up to rounding)"),
     ) -> None:
         """Train every combination of a grid of recipe fields, locally or on a Ray cluster, resumably."""
         from innerworks.sweep.runner import run_sweep
 
         result = run_sweep(sweep, out, backend, address=address, jobs=jobs, threads=threads,
                            gpus_per_run=gpus_per_run, max_retries=max_retries, resume=resume, device=device,
-                           progress=not quiet)
+                           progress=not quiet, ensembles=ensembles)
         c = result.counts()
         for r in result.failed:
             typer.echo(f"{r.name}: failed: {r.error}", err=True)

@@ -187,7 +187,7 @@ def _header(spec: SweepSpec, source: str, backend: Backend, runs: list[SweepRun]
 def run_sweep(spec_or_path: SweepSpec | str | Path, out: str | Path, backend: Backend | str = Backend.LOCAL, *,
               address: str | None = None, jobs: int | None = None, threads: int = 1, gpus_per_run: float = 0.0,
               max_retries: int = 3, resume: bool = False, device: str | None = None, progress: bool = True,
-              console: Console | None = None) -> SweepResult:
+              console: Console | None = None, ensembles: bool = False) -> SweepResult:
     """Train every run of a sweep into ``out/runs/<name>/`` and record them in ``out/sweep.json`` and ``sweep.csv``.
 
     Args:
@@ -204,6 +204,9 @@ def run_sweep(spec_or_path: SweepSpec | str | Path, out: str | Path, backend: Ba
         resume: continue the sweep in ``out``; finished runs are read back, not trained again.
         device: ``cpu``, ``cuda`` or ``cuda:N`` for every run (default: each recipe's ``train.device``).
         progress: one progress line (runs done, running, failed, ETA) on ``console`` (default stderr).
+        ensembles: local only: first train the runs that can stack (same architecture and training settings, other
+            seeds or data) as batched ensembles (:func:`innerworks.train.parallel.train_many`), then record and
+            analyse every run as usual. Faster on a CPU; members equal standalone runs up to float rounding.
 
     Every run's recipe is validated, and ``out`` checked, before any training starts. A failed run does not stop
     the others; the result says which failed and why.
@@ -215,6 +218,8 @@ def run_sweep(spec_or_path: SweepSpec | str | Path, out: str | Path, backend: Ba
         device = "cuda"
     if address and b is not Backend.RAY:
         raise InnerworksError("--address: only with --backend ray")
+    if ensembles and b is not Backend.LOCAL:
+        raise InnerworksError("--ensembles: only with --backend local")
     _check_device(device, remote=bool(address))
     runs = plan_runs(spec, source)
     out_p = check_sweep_dir(out, spec, resume)
@@ -234,6 +239,8 @@ def run_sweep(spec_or_path: SweepSpec | str | Path, out: str | Path, backend: Ba
             out_p.mkdir(parents=True, exist_ok=True)
             atomic_write_text(out_p / SPEC_FILE, spec_yaml(spec))
             log.write(list(records.values()))
+            if ensembles and jobs_list:
+                _train_ensembles(jobs_list, out_p / "runs", device, jobs, threads, progress, console)
             if pool is not None:
                 _drive(pool, jobs_list, records, log, progress, console or Console(stderr=True))
         finally:
@@ -242,6 +249,18 @@ def run_sweep(spec_or_path: SweepSpec | str | Path, out: str | Path, backend: Ba
             log.write(list(records.values()), finished=all(r.status != "pending" for r in records.values()))
     return SweepResult(out_p, tuple(records.values()), b.value, round(time.perf_counter() - t0, 3),
                        out_p / "sweep.json", out_p / "sweep.csv")
+
+
+def _train_ensembles(jobs_list: list[RunJob], root: Path, device: str | None, jobs: int | None, threads: int,
+                     progress: bool, console: Console | None) -> None:
+    """Train the pending runs with ensembles first; the pool then finds them finished and records (and analyses)
+    them. A run that fails here is trained again, alone, by the pool."""
+    from innerworks.train.parallel import train_many
+
+    recipes = {j.name: j.recipe for j in jobs_list}
+    dev = device or jobs_list[0].recipe.train.device
+    train_many(recipes, root, device=dev, jobs=jobs, threads=threads, progress=progress, console=console,
+               ensembles=True)
 
 
 def _job(out: Path, run: SweepRun, spec: SweepSpec, device: str | None, threads: int, session: str) -> RunJob:
