@@ -5,7 +5,8 @@ folders, in these ways (interleaved ``--repeat`` times, so load changes hit ever
 
 - ``alone``: ``train_many(jobs=J)``, one run per worker process, one torch thread each (the baseline);
 - ``ensembles``: ``train_many(jobs=J, ensembles=True)``: the K runs cut into J ensembles, one per worker, one
-  thread each;
+  thread each; once per ``--kernel`` (the GRU sequence as torch ops, or as the fused C++ extension, which is
+  compiled before the clock starts; a worker still pays loading it);
 - ``one ensemble`` (``--one``): ``train_ensemble`` of all K in this process with J torch threads.
 
 For each way it prints the wall time and the CPU seconds (this process and its finished workers: on a machine
@@ -15,6 +16,7 @@ load average before and after come with the table.
 
     python bench/ensemble.py                       # K=8, J=2, CPU
     python bench/ensemble.py --steps 200 --one     # shorter; also the in-process ensemble
+    python bench/ensemble.py --kernel cpp          # only the C++ kernel's ensembles beside the baseline
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 import torch
 
 from innerworks.train import load_recipe
+from innerworks.train._grouped_kernel import ENV_VAR, GroupedKernel, cpp_available
 from innerworks.train.ensemble import train_ensemble
 from innerworks.train.parallel import train_many
 from innerworks.utils.provenance import cpu_name
@@ -55,6 +58,19 @@ def _timed(fn, *args, **kwargs) -> tuple[float, float, dict]:
     return time.perf_counter() - t0, _cpu_s() - c0, out
 
 
+def _with_kernel(kernel: str, fn, *args, **kwargs) -> dict:
+    """``fn(...)`` with ``$INNERWORKS_GROUPED_KERNEL`` set (worker processes inherit it)."""
+    before = os.environ.get(ENV_VAR)
+    os.environ[ENV_VAR] = kernel
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        if before is None:
+            os.environ.pop(ENV_VAR, None)
+        else:
+            os.environ[ENV_VAR] = before
+
+
 def _one(recipes: dict, root: Path, device: str, threads: int) -> dict:
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -62,6 +78,20 @@ def _one(recipes: dict, root: Path, device: str, threads: int) -> dict:
         return train_ensemble(recipes, root, device=device, progress=False)
     finally:
         torch.set_num_threads(before)
+
+
+def _ways(args: argparse.Namespace, recipes: dict, kernels: list[str]) -> dict:
+    """label -> function of a fresh root folder; the first is the baseline."""
+    ways = {"alone (baseline)": lambda root: train_many(recipes, root, device=args.device, jobs=args.jobs,
+                                                        threads=1, progress=False)}
+    for kernel in kernels:
+        ways[f"ensembles ({args.jobs} workers x 1 thread, {kernel})"] = (
+            lambda root, kernel=kernel: _with_kernel(kernel, train_many, recipes, root, device=args.device,
+                                                     jobs=args.jobs, threads=1, progress=False, ensembles=True))
+        if args.one:
+            ways[f"one ensemble (1 process x {args.jobs} threads, {kernel})"] = (
+                lambda root, kernel=kernel: _with_kernel(kernel, _one, recipes, root, args.device, args.jobs))
+    return ways
 
 
 def main() -> None:
@@ -72,16 +102,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="rounds of all ways, interleaved; the best is kept")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--one", action="store_true", help="also train all K as one in-process ensemble")
+    ap.add_argument("--kernel", default="torch,cpp",
+                    help="grouped GRU kernels to time, comma-separated (torch, cpp, auto)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
+    kernels = [GroupedKernel.parse(k.strip()).value for k in args.kernel.split(",") if k.strip()]
+    if "cpp" in kernels and not cpp_available():  # compiles here, outside the timing
+        print("the C++ grouped kernel does not compile here; timing the torch ops only")
+        kernels = [k for k in kernels if k != "cpp"] or ["torch"]
     recipes = _recipes(args.k, args.steps, args.device)
-    ways = {"alone (baseline)": lambda root: train_many(recipes, root, device=args.device, jobs=args.jobs,
-                                                        threads=1, progress=False),
-            f"ensembles ({args.jobs} workers x 1 thread)": lambda root: train_many(
-                recipes, root, device=args.device, jobs=args.jobs, threads=1, progress=False, ensembles=True)}
-    if args.one:
-        ways[f"one ensemble (1 process x {args.jobs} threads)"] = lambda root: _one(recipes, root, args.device,
-                                                                                  args.jobs)
+    ways = _ways(args, recipes, kernels)
     load0 = os.getloadavg()
     best: dict[str, tuple[float, float, dict]] = {}
     for r in range(args.repeat):
@@ -109,7 +139,7 @@ def main() -> None:
         print(f"| {label} | {wall:.1f} | {t_alone / wall:.2f}x | {cpu:.1f} | {c_alone / cpu:.2f}x | {gap:.2f} | "
               f"{failed} |")
     if args.json:
-        args.json.write_text(json.dumps({"k": args.k, "jobs": args.jobs, "steps": args.steps or 800,
+        args.json.write_text(json.dumps({"k": args.k, "jobs": args.jobs, "kernels": kernels, "steps": args.steps or 800,
                                          "machine": cpu_name(), "torch": torch.__version__,
                                          "load": [load0[0], load1[0]], "rows": rows}, indent=2))
 

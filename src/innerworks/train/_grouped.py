@@ -22,6 +22,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -29,6 +30,7 @@ from torch import nn
 
 from innerworks.errors import InnerworksError
 from innerworks.models.classifier import RNNClassifier
+from innerworks.train._grouped_kernel import GroupedKernel, resolve
 
 Step = Callable[[dict[str, torch.Tensor], torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -93,7 +95,15 @@ class _GRUSequence(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, src: torch.Tensor, idx: torch.Tensor, h0: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, src: torch.Tensor, idx: torch.Tensor, h0: torch.Tensor, m: torch.Tensor,
+                ext: ModuleType | None = None) -> torch.Tensor:
+        ctx.ext = ext
+        if ext is not None:  # the fused C++ sequence (_grouped_kernel): states [K, T+1, B, H], gates [K, T, B, 5H]
+            hs, gates = ext.forward(src, idx, h0, m, any(ctx.needs_input_grad))
+            if any(ctx.needs_input_grad):
+                ctx.save_for_backward(idx, hs, gates, m)
+                ctx.rows = src.shape[0]
+            return hs[:, 1:].permute(1, 0, 2, 3)
         steps, (k, b, hid) = idx.shape[0], h0.shape
         m_t = _t(m).contiguous()
         hs = src.new_empty(steps + 1, k, b, hid)
@@ -124,6 +134,10 @@ class _GRUSequence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, dout: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        if ctx.ext is not None:
+            idx, hs, gates, m = ctx.saved_tensors
+            d_src, dh0, dm = ctx.ext.backward(dout, idx, hs, gates, m, ctx.rows, ctx.needs_input_grad[0])
+            return d_src if ctx.needs_input_grad[0] else None, None, dh0, dm, None
         idx, hs, rz, coef, m = ctx.saved_tensors
         steps, k, b, hid = rz.shape[0], *hs.shape[1:]
         c_y, c_z, c_r = (c.unbind(0) for c in coef.unbind(0))
@@ -148,7 +162,7 @@ class _GRUSequence(torch.autograd.Function):
         d_src = None
         if ctx.needs_input_grad[0]:
             d_src = hs.new_zeros(ctx.rows, 4 * hid).index_add_(0, idx.reshape(-1), du.view(-1, 4 * hid))
-        return d_src, None, dh, dm
+        return d_src, None, dh, dm, None
 
 
 GROUPED_CELLS = ("vanilla", "gru", "lstm", "ugrnn", "gru_renn")
@@ -185,13 +199,16 @@ class GroupedClassifier(nn.Module):
 
     Args:
         members: the freshly built (or trained) standalone models; their weights are copied, not shared.
+        kernel: how GRU members step (:class:`~innerworks.train._grouped_kernel.GroupedKernel`); ``None`` reads
+            ``$INNERWORKS_GROUPED_KERNEL`` (default ``auto``: the fused C++ sequence on the CPU when it compiles).
 
     Attributes:
         names: parameter names in ``named_parameters()`` order; ``params[i]`` stacks ``names[i]`` of every member.
     """
 
-    def __init__(self, members: Sequence[RNNClassifier]) -> None:
+    def __init__(self, members: Sequence[RNNClassifier], kernel: GroupedKernel | str | None = None) -> None:
         super().__init__()
+        self.kernel = GroupedKernel.parse(kernel)
         if not members:
             raise InnerworksError("a grouped model needs at least one member")
         arch = architecture(members[0])
@@ -261,7 +278,7 @@ class GroupedClassifier(nn.Module):
         src = torch.cat([rows[..., : 2 * hid] + b_hh[:, : 2 * hid].unsqueeze(1), b_n, 2.0 * rows[..., 2 * hid:]], -1)
         m = torch.cat([w_hh[:, : 2 * hid], 2.0 * w_hh[:, 2 * hid:]], 1)
         h0 = p["cell.h0"].unsqueeze(1).expand(-1, b, -1)
-        return _GRUSequence.apply(src.reshape(-1, 4 * hid), idx, h0, m)
+        return _GRUSequence.apply(src.reshape(-1, 4 * hid), idx, h0, m, resolve(self.kernel, src))
 
     def states(self, tokens: torch.Tensor) -> torch.Tensor:
         """All states ``[K, B, T, S]`` for token ids ``[K, B, T]`` (padding id 0 is a zero input)."""
