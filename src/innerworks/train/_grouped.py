@@ -92,6 +92,9 @@ class _GRUSequence(torch.autograd.Function):
     ``tanh(x) = 2 sigmoid(2x) - 1``: CPU ``sigmoid`` is vectorised, ``tanh`` ~5x slower). ``src`` rows are
     ``[K·V, 4H]`` table rows for one-hot or small-vocabulary inputs (a gather; the gradient is one
     ``index_add``) or one row per position. The gradient of row ``u_t`` is ``[d r_pre, d z_pre, d m, d y]``.
+
+    ``ext`` (from :func:`~innerworks.train._grouped_kernel.resolve`) runs the same algebra as one C++ call per
+    direction (states and gates K-major there); ``None`` runs the torch ops below.
     """
 
     @staticmethod
