@@ -26,16 +26,10 @@ def app(lab_app) -> typer.Typer:
 
 
 @pytest.fixture(scope="module")
-def classifier_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def classifier_run(tmp_path_factory: pytest.TempPathFactory, tiny3_recipe: object) -> Path:
     """A 3-class categorical GRU-24, trained for 300 steps (about 2 s): enough for a clear triangle."""
-    raw = {"name": "tiny3", "seed": 0,
-           "data": {"source": "synthetic", "task": "categorical", "num_classes": 3, "length": 16, "min_length": 10,
-                    "n_train": 4000, "n_val": 200, "n_test": 300},
-           "model": {"cell": "gru", "hidden_size": 24, "embed_dim": None, "readout_bias": False},
-           "train": {"steps": 300, "batch_size": 64, "lr": 0.1, "eps": 0.1, "betas": [0.9, 0.99],
-                     "lr_decay": 0.9997, "clip": 10.0, "l2": 0.0005, "eval_every": 300, "checkpoint_every": 300}}
     out = tmp_path_factory.mktemp("runs") / "tiny3"
-    train(parse_recipe(raw), out, progress=False)
+    train(tiny3_recipe, out, progress=False)
     return out
 
 

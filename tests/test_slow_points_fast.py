@@ -16,7 +16,6 @@ from innerworks.dynamics.slow_points import SlowMethod, aitken_q_tol, find_slow_
 from innerworks.dynamics.toys import line_attractor
 from innerworks.errors import InnerworksError
 from innerworks.train import train
-from innerworks.train.config import parse_recipe
 
 
 def _pairs(a: object, b: object) -> tuple[torch.Tensor, torch.Tensor]:
@@ -97,15 +96,9 @@ def test_closed_form_products_match_the_jacobian(cell: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_gru(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, torch.Tensor, float]:
+def tiny_gru(tmp_path_factory: pytest.TempPathFactory, tiny3_recipe: object) -> tuple[object, torch.Tensor, float]:
     """A 3-class categorical GRU-24 trained for 300 steps; its visited states and mean token step."""
-    raw = {"name": "tiny3", "seed": 0,
-           "data": {"source": "synthetic", "task": "categorical", "num_classes": 3, "length": 16, "min_length": 10,
-                    "n_train": 4000, "n_val": 200, "n_test": 300},
-           "model": {"cell": "gru", "hidden_size": 24, "embed_dim": None, "readout_bias": False},
-           "train": {"steps": 300, "batch_size": 64, "lr": 0.1, "eps": 0.1, "betas": [0.9, 0.99],
-                     "lr_decay": 0.9997, "clip": 10.0, "l2": 0.0005, "eval_every": 300, "checkpoint_every": 300}}
-    res = train(parse_recipe(raw), Path(tmp_path_factory.mktemp("runs")) / "tiny3", progress=False)
+    res = train(tiny3_recipe, Path(tmp_path_factory.mktemp("runs")) / "tiny3", progress=False)
     model = res.model.eval()
     test = res.data.test
     with torch.no_grad():
