@@ -105,8 +105,12 @@ def test_kernel_choice_parsing_and_limits(monkeypatch):
     assert GroupedClassifier(members, kernel="cpp").kernel is GroupedKernel.CPP
     monkeypatch.delenv(ENV_VAR)
     assert GroupedKernel.parse(None) is GroupedKernel.AUTO
-    with pytest.raises(InnerworksError, match="unknown grouped kernel 'fast'"):
+    with pytest.raises(InnerworksError, match="grouped kernel: unknown kernel 'fast'"):
         GroupedKernel.parse("fast")
+    monkeypatch.setenv(ENV_VAR, "gpu")
+    with pytest.raises(InnerworksError, match=r"\$INNERWORKS_GROUPED_KERNEL: unknown kernel 'gpu'"):
+        GroupedKernel.parse(None)
+    monkeypatch.delenv(ENV_VAR)
     half = torch.zeros(2, dtype=torch.float16)
     assert resolve("auto", half) is None  # AUTO keeps dtypes the extension does not cover on the torch ops
     with pytest.raises(InnerworksError, match="float32/float64 on the CPU"):

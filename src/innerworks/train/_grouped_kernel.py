@@ -50,14 +50,15 @@ class GroupedKernel(enum.Enum):
         >>> GroupedKernel.parse("CPP")
         <GroupedKernel.CPP: 'cpp'>
         """
+        where = "grouped kernel"
         if value is None:
-            value = os.environ.get(ENV_VAR) or "auto"
+            value, where = os.environ.get(ENV_VAR) or "auto", f"${ENV_VAR}"
         if isinstance(value, cls):
             return value
         try:
             return cls(str(value).lower())
         except ValueError:
-            raise InnerworksError(f"unknown grouped kernel {value!r}; expected auto, torch or cpp") from None
+            raise InnerworksError(f"{where}: unknown kernel {value!r}; expected auto, torch or cpp") from None
 
 
 def _cpu_flags() -> list[str]:
