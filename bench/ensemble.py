@@ -107,6 +107,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args()
     kernels = [GroupedKernel.parse(k.strip()).value for k in args.kernel.split(",") if k.strip()]
+    if "cpp" in kernels and args.device != "cpu":  # the extension is a CPU kernel
+        print(f"the C++ grouped kernel runs on the CPU only; timing the torch ops on {args.device}")
+        kernels = [k for k in kernels if k != "cpp"] or ["torch"]
     if "cpp" in kernels and not cpp_available():  # compiles here, outside the timing
         print("the C++ grouped kernel does not compile here; timing the torch ops only")
         kernels = [k for k in kernels if k != "cpp"] or ["torch"]
