@@ -223,6 +223,26 @@ def scaling(net: Any, counts: list[int], seed: int) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------------------------------ main
+def machine_record(**extra: Any) -> dict[str, Any]:
+    """The machine, versions, threads and the load average now; printed as one line and returned."""
+    machine = {"platform": platform.platform(), "cpu": cpu_name(), "cores": os.cpu_count(),
+               "python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
+               **extra, "load_average": os.getloadavg()}
+    print("machine: " + " | ".join(f"{k} {v}" for k, v in machine.items()))
+    return machine
+
+
+def finish(results: dict[str, Any], json_path: Path | None) -> None:
+    """Record and print the load average after the run; write ``results`` to ``json_path`` when given."""
+    results["load_average_after"] = os.getloadavg()
+    print(f"\nload average before {results['machine']['load_average'][0]:.2f}, "
+          f"after {results['load_average_after'][0]:.2f}")
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+        print(f"\nwrote {json_path}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--starts", type=int, default=1024)
@@ -240,10 +260,7 @@ def main() -> None:
                         help="start counts for the cost-per-start table on the first net ('' skips it)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    machine = {"platform": platform.platform(), "cpu": cpu_name(), "cores": os.cpu_count(),
-               "python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-               "device": "cpu", "load_average": os.getloadavg()}
-    print("machine: " + " | ".join(f"{k} {v}" for k, v in machine.items()))
+    machine = machine_record(device="cpu")
     print("training / loading networks ...")
     wanted = [n.strip() for n in args.nets.split(",") if n.strip()]
     nets = build_nets(args.work, args.synthetic_steps, args.ag_steps, wanted)
@@ -293,12 +310,7 @@ def main() -> None:
     counts = [int(c) for c in args.scaling.split(",") if c.strip()]
     if counts and wanted:
         results["scaling"] = scaling(nets[wanted[0]], counts, args.seed)
-    results["load_average_after"] = os.getloadavg()
-    print(f"\nload average before {machine['load_average'][0]:.2f}, after {results['load_average_after'][0]:.2f}")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
-        print(f"\nwrote {args.json}")
+    finish(results, args.json)
 
 
 if __name__ == "__main__":

@@ -35,21 +35,18 @@ lab's full size is ``--starts 9000 --docs 1000 --max-iters 10000``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
-from fixed_points import _recipe
+from fixed_points import _recipe, finish, machine_record
 
 from innerworks.dynamics import aitken_q_tol, find_slow_points, levina_bickel, mean_step_size
 from innerworks.dynamics._solver import greedy_unique
 from innerworks.dynamics.geometry import centroid_distance_ratio, pca_dimension
 from innerworks.train import train
-from innerworks.utils.provenance import cpu_name
 
 TARGET_RATIO = 10.0
 COUNT_TOL = 0.05
@@ -212,10 +209,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    machine = {"platform": platform.platform(), "cpu": cpu_name(), "cores": os.cpu_count(),
-               "python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-               "load_average": os.getloadavg()}
-    print("machine: " + " | ".join(f"{k} {v}" for k, v in machine.items()))
+    machine = machine_record()
     results: dict[str, Any] = {"machine": machine, "settings": {k: str(v) for k, v in vars(args).items()},
                                "nets": {}}
     all_recipes = recipes(args.synthetic_steps, args.ag_steps)
@@ -233,12 +227,7 @@ def main() -> None:
             each = spec.strip() in [t.strip() for t in args.each_tol.split(",")]
             per["runs"].append(compare(name, model, states, tol, each, args))
         results["nets"][name] = per
-    results["load_average_after"] = os.getloadavg()
-    print(f"\nload average before {machine['load_average'][0]:.2f}, after {results['load_average_after'][0]:.2f}")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
-        print(f"wrote {args.json}")
+    finish(results, args.json)
 
 
 if __name__ == "__main__":
