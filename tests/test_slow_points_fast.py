@@ -143,3 +143,16 @@ def test_default_is_the_authors_adam_bit_for_bit() -> None:
     b = find_slow_points(step, starts, q_tol=1e-6, method="adam")
     assert a.meta["method"] == "adam" and torch.equal(a.points, b.points) and torch.equal(a.speeds, b.speeds)
     assert a.meta["iterations"] == b.meta["iterations"] > 20
+
+
+def test_gauss_newton_on_maps_without_a_gated_jacobian_uses_autograd() -> None:
+    """The renn GRU map subclasses the UGRNN map but its Jacobian is not of the gated form: autograd products."""
+    from innerworks.models.cells import make_cell
+
+    torch.manual_seed(0)
+    cell = make_cell("gru_renn", 3, 4)
+    assert _cell_ops(as_step(cell).module) is None
+    assert _cell_ops(as_step(make_cell("ugrnn", 3, 4)).module) is not None
+    starts = torch.randn(20, 4, dtype=torch.float64)
+    sp = find_slow_points(cell, starts, q_tol=1e-8, method="gauss_newton", unique_tol=0.0)
+    assert sp.meta["n_converged"] == 20 and float(sp.speeds.max()) <= (2e-8) ** 0.5

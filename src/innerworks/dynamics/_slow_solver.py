@@ -26,8 +26,6 @@ from typing import Any
 
 import torch
 
-from innerworks.dynamics.step import _GRUMap, _UGRNNMap, _VanillaMap
-
 Vec = Callable[..., torch.Tensor]  # (v, rows=None): rows selects the points v belongs to
 Ops = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, Vec, Vec]]
 SHORTEN = tuple(4.0**-k for k in range(1, 7))  # step fractions tried when the full step does not lower q
@@ -53,28 +51,16 @@ def _gated_ops(w: torch.Tensor, coef: torch.Tensor, diag: torch.Tensor) -> tuple
 
 
 def _cell_ops(m: Any) -> Ops | None:
-    """Closed-form residual and Jacobian products for the built-in cell maps (None for anything else)."""
-    if isinstance(m, _GRUMap):
-        def gru(x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, Vec, Vec]:
-            r, z, n, h_n = m._parts(x, h)
-            dn = (1.0 - z) * (1.0 - n * n)
-            coef = torch.cat([dn * h_n * r * (1.0 - r), (h - n) * z * (1.0 - z), dn * r], dim=-1)  # rows r, z, n
-            return (1.0 - z) * (n - h), *_gated_ops(m.w_hh, coef, z)
-        return gru
-    if isinstance(m, _UGRNNMap):
-        def ugrnn(x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, Vec, Vec]:
-            u, c = m._parts(x, h)
-            coef = torch.cat([(h - c) * u * (1.0 - u), (1.0 - u) * (1.0 - c * c)], dim=-1)
-            return (1.0 - u) * (c - h), *_gated_ops(m.w_hh, coef, u)
-        return ugrnn
-    if isinstance(m, _VanillaMap):
-        def vanilla(x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, Vec, Vec]:
-            a = m._pre(x, h)
-            f = torch.tanh(a) if m.nonlinearity == "tanh" else torch.relu(a)
-            d = 1.0 - f * f if m.nonlinearity == "tanh" else (a > 0).to(a.dtype)
-            return f - h, *_gated_ops(m.w_hh, d, torch.zeros_like(h))
-        return vanilla
-    return None
+    """Closed-form residual and Jacobian products for cell maps with a gated Jacobian (``gated_factors``: the GRU,
+    UGRNN and vanilla maps of :mod:`innerworks.dynamics.step`); None for anything else."""
+    factors = getattr(m, "gated_factors", None)
+    if factors is None:
+        return None
+
+    def ops(x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, Vec, Vec]:
+        r, coef, diag = factors(x, h)
+        return r, *_gated_ops(m.w_hh, coef, diag)
+    return ops
 
 
 def _autograd_ops(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Ops:

@@ -60,6 +60,10 @@ class _CellMap(nn.Module):
 
     kind = "base"
     gates = 1
+    gated_factors: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]] | None = None
+    """Maps whose Jacobian has the gated form ``Σ_g diag(coef_g) W_g + diag(d)`` (``W_hh = [W_1; …]``) define
+    ``gated_factors(x, h) -> (F(h) − h, coef [.., G·S], d [.., S])``: :meth:`jacobian` builds the matrix from them,
+    and matrix-free solvers take ``J v`` and ``Jᵀ u`` from them with one product by ``W_hh`` each."""
 
     def __init__(self, w_ih: torch.Tensor, w_hh: torch.Tensor, b_ih: torch.Tensor | None,
                  b_hh: torch.Tensor | None) -> None:
@@ -105,10 +109,14 @@ class _VanillaMap(_CellMap):
         a = self._pre(x, h)
         return torch.tanh(a) if self.nonlinearity == "tanh" else torch.relu(a)
 
-    def jacobian(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    def gated_factors(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
         a = self._pre(x, h)
-        d = 1.0 - torch.tanh(a) ** 2 if self.nonlinearity == "tanh" else (a > 0).to(a.dtype)
-        return d.unsqueeze(-1) * self.w_hh
+        f = torch.tanh(a) if self.nonlinearity == "tanh" else torch.relu(a)
+        d = 1.0 - f * f if self.nonlinearity == "tanh" else (a > 0).to(a.dtype)
+        return f - h, d, torch.zeros_like(h)
+
+    def jacobian(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        return self.gated_factors(x, h)[1].unsqueeze(-1) * self.w_hh
 
 
 class _GRUMap(_CellMap):
@@ -131,14 +139,20 @@ class _GRUMap(_CellMap):
         _, z, n, _ = self._parts(x, h)
         return (1.0 - z) * n + z * h
 
-    def jacobian(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    def gated_factors(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
         r, z, n, h_n = self._parts(x, h)
-        w_r, w_z, w_n = self.w_hh.chunk(3, dim=0)
         dn = (1.0 - z) * (1.0 - n * n)  # d h'/d (candidate pre-activation)
+        coef = torch.cat([dn * h_n * r * (1.0 - r), (h - n) * z * (1.0 - z), dn * r], dim=-1)  # blocks r, z, n
+        return (1.0 - z) * (n - h), coef, z
+
+    def jacobian(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        _, coef, z = self.gated_factors(x, h)
+        c_r, c_z, c_n = coef.chunk(3, dim=-1)
+        w_r, w_z, w_n = self.w_hh.chunk(3, dim=0)
         # In-place accumulation: the [B, S, S] temporaries, not the flops, dominate the cost.
-        jac = torch.mul((dn * h_n * r * (1.0 - r)).unsqueeze(-1), w_r)
-        jac.addcmul_((dn * r).unsqueeze(-1), w_n)
-        jac.addcmul_(((h - n) * z * (1.0 - z)).unsqueeze(-1), w_z)
+        jac = torch.mul(c_r.unsqueeze(-1), w_r)
+        jac.addcmul_(c_n.unsqueeze(-1), w_n)
+        jac.addcmul_(c_z.unsqueeze(-1), w_z)
         jac.diagonal(dim1=-2, dim2=-1).add_(z)
         return jac
 
@@ -198,11 +212,17 @@ class _UGRNNMap(_CellMap):
         u, c = self._parts(x, h)
         return u * h + (1.0 - u) * c
 
-    def jacobian(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    def gated_factors(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
         u, c = self._parts(x, h)
+        coef = torch.cat([(h - c) * u * (1.0 - u), (1.0 - u) * (1.0 - c * c)], dim=-1)  # blocks u, c
+        return (1.0 - u) * (c - h), coef, u
+
+    def jacobian(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        _, coef, u = self.gated_factors(x, h)
+        c_u, c_c = coef.chunk(2, dim=-1)
         w_u, w_c = self.w_hh.chunk(2, dim=0)
-        jac = torch.mul(((h - c) * u * (1 - u)).unsqueeze(-1), w_u)
-        jac.addcmul_(((1 - u) * (1 - c * c)).unsqueeze(-1), w_c)
+        jac = torch.mul(c_u.unsqueeze(-1), w_u)
+        jac.addcmul_(c_c.unsqueeze(-1), w_c)
         jac.diagonal(dim1=-2, dim2=-1).add_(u)
         return jac
 
@@ -213,6 +233,7 @@ class _RennGRUMap(_UGRNNMap):
 
     kind = "gru_renn"
     gates = 3
+    gated_factors = None  # the reset gate acts inside W_c (a W_c diag(·) W_r term): not the gated form
 
     def _gates(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
         gi = x @ self.w_ih.T + self.b
